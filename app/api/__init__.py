@@ -1,0 +1,33 @@
+"""The REST API, ``/api/v1`` (flask-smorest): schemas in and out, an OpenAPI document, tokens.
+
+Every error leaves as ``{"error": {"code": ..., "message": ..., "fields": {...}}}``, the same
+shape as the rest of the service.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api as SmorestApi
+from werkzeug.exceptions import HTTPException
+
+from app.errors import http_error
+
+
+class Api(SmorestApi):
+    def handle_http_exception(self, error: HTTPException):
+        return http_error(error)
+
+
+def init_api(app: Flask) -> Api:
+    from app.api import recordings
+
+    app.config.update(
+        API_TITLE="sinch-recorder", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "A token from API_TOKENS"}}},
+            "security": [{"bearer": []}]},
+    )
+    api = Api(app)
+    api.register_blueprint(recordings.blp)
+    return api

@@ -1,0 +1,158 @@
+"""``/api/v1/recordings``: the catalogue, newest first, keyset-paged."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint, abort
+from sqlalchemy import select, tuple_
+
+from app.api.auth import require_token
+from app.api.schemas import (
+    ControlArgs, ControlResultSchema, DeleteArgs, DownloadArgs, DownloadSchema, HoldSchema, RecordingListArgs, RecordingListSchema, RecordingPageSchema,
+    RecordingSchema,
+)
+from app.db import db
+from app.recordings.models import Recording
+
+blp = Blueprint("recordings", __name__, url_prefix="/api/v1", description="Recordings and their proof")
+blp.before_request(require_token)
+
+
+def _recording_or_404(recording_id: str) -> Recording:
+    recording = db.session.get(Recording, recording_id)
+    if recording is None:
+        abort(404, message=f"no recording {recording_id}; list them at /api/v1/recordings")
+    return recording
+
+
+@blp.get("/recordings")
+@blp.arguments(RecordingListArgs, location="query", error_status_code=400)
+@blp.response(200, RecordingPageSchema)
+def list_recordings(args: dict):
+    """List recordings, newest first; filter by status, call, rule and time; page with ``cursor``."""
+    query = select(Recording)
+    for name in ("status", "call_id", "rule_id"):
+        if name in args:
+            query = query.where(getattr(Recording, name) == args[name])
+    if "since" in args:
+        query = query.where(Recording.requested_at >= args["since"])
+    if "until" in args:
+        query = query.where(Recording.requested_at < args["until"])
+    if "cursor" in args:  # a row-value comparison: one range scan on the (requested_at, id) index
+        moment, identifier = args["cursor"]
+        query = query.where(tuple_(Recording.requested_at, Recording.id) < tuple_(moment, identifier))
+    limit = args["limit"]
+    rows = list(db.session.scalars(query.order_by(Recording.requested_at.desc(), Recording.id.desc())
+                                   .limit(limit + 1)))
+    page, more = rows[:limit], len(rows) > limit
+    return {"data": page, "paging": {"next_cursor": (page[-1].requested_at, page[-1].id) if more else None}}
+
+
+@blp.get("/recordings/<string:recording_id>")
+@blp.response(200, RecordingSchema)
+def get_recording(recording_id: str):
+    """One recording with its proof (size, SHA-256, duration) or why it failed."""
+    return _recording_or_404(recording_id)
+
+
+@blp.get("/recordings/<string:recording_id>/download")
+@blp.arguments(DownloadArgs, location="query", error_status_code=400)
+@blp.response(200, DownloadSchema)
+def download(args: dict, recording_id: str):
+    """A presigned link to the file (S3 presign, Azure SAS, GCS v4 signed URL); verified recordings only."""
+    from datetime import datetime, timedelta, timezone
+
+    from flask import current_app
+
+    from app.recordings.tasks import read_backend
+    from app.storage import StorageError
+
+    recording = _recording_or_404(recording_id)
+    if recording.status != "verified":
+        abort(409, message=f"recording {recording_id} is {recording.status}: only verified recordings can be "
+                           "downloaded" + (f" ({recording.failure_reason})" if recording.failure_reason else ""))
+    row = {"destination_url": recording.destination_url, "destination": recording.destination}
+    try:
+        backend, location = read_backend(current_app.extensions["rules"].current, row)
+        url = backend.presign(location, args["expires_in"])
+    except StorageError as error:
+        abort(502, message=f"the store could not sign a link: {error}")
+    return {"url": url, "expires_at": datetime.now(timezone.utc) + timedelta(seconds=args["expires_in"])}
+
+
+@blp.get("/calls/<string:call_id>/recordings")
+@blp.response(200, RecordingListSchema)
+def call_recordings(call_id: str):
+    """Every recording of a call, by segment."""
+    rows = db.session.scalars(select(Recording).where(Recording.call_id == call_id).order_by(Recording.segment))
+    return {"data": list(rows)}
+
+
+@blp.get("/calls/<string:call_id>/recordings/active")
+@blp.response(200, RecordingSchema)
+def active_recording(call_id: str):
+    """The recording running now (requested, not yet finished), 404 when there is none."""
+    row = db.session.scalars(select(Recording).where(Recording.call_id == call_id, Recording.status == "requested")
+                             .order_by(Recording.segment.desc())).first()
+    if row is None:
+        abort(404, message=f"call {call_id} is not being recorded now")
+    return row
+
+
+@blp.delete("/recordings/<string:recording_id>")
+@blp.arguments(DeleteArgs, location="query", error_status_code=400)
+@blp.response(200, RecordingSchema)
+def delete_recording(args: dict, recording_id: str):
+    """Delete the file, then mark the recording deleted with a receipt; refused under legal hold."""
+    from flask import current_app
+
+    from app.recordings.retention import Held, NotDeletable, delete
+    from app.storage import StorageError
+
+    _recording_or_404(recording_id)
+    try:
+        delete(db.engine, current_app.extensions["rules"].current, recording_id, by="api",
+               reason=args["reason"])
+    except Held as error:
+        abort(409, message=str(error))
+    except NotDeletable as error:
+        abort(409, message=str(error))
+    except StorageError as error:
+        abort(502, message=f"the file could not be deleted, so the recording was kept: {error}")
+    db.session.expire_all()
+    return _recording_or_404(recording_id)
+
+
+@blp.put("/recordings/<string:recording_id>/hold")
+@blp.arguments(HoldSchema, error_status_code=400)
+@blp.response(200, RecordingSchema)
+def hold_recording(args: dict, recording_id: str):
+    """Put a recording under legal hold (no deletion, not even by retention) or lift the hold."""
+    recording = _recording_or_404(recording_id)
+    recording.legal_hold = args["legal_hold"]
+    db.session.commit()
+    return recording
+
+
+@blp.put("/calls/<string:call_id>/recording")
+@blp.arguments(ControlArgs, error_status_code=400)
+@blp.response(200, ControlResultSchema)
+def control_recording(args: dict, call_id: str):
+    """Start, stop, pause or resume a live call's recording through Sinch's Manage Call API."""
+    from flask import current_app
+
+    from app.recordings.control import ControlError, control, pauses
+    from app.recordings.models import Call
+    from app.sinch.client import ManageCallClient
+
+    settings = current_app.extensions["settings"]
+    client = current_app.extensions.setdefault("manage_call", ManageCallClient(settings.calling_base_url))
+    try:
+        result = control(db.engine, current_app.extensions["rules"].current, settings, client, call_id,
+                         args["action"], by=args["by"], reason=args.get("reason"))
+    except ControlError as error:
+        abort(error.status_code, message=error.message)
+    db.session.expire_all()
+    call = db.session.get(Call, call_id)
+    return {"call_id": call_id, "action": result.action, "segment": result.segment,
+            "recording": db.session.get(Recording, result.recording_id) if result.recording_id else None,
+            "pauses": pauses(call.controls)}

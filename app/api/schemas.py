@@ -1,0 +1,116 @@
+"""What the API takes and returns. Credentials are in none of these schemas."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from app.recordings.status import STATUSES
+
+
+class RecordingSchema(Schema):
+    id = fields.String()
+    call_id = fields.String()
+    conference_id = fields.String(allow_none=True)
+    segment = fields.Integer()
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    rule_id = fields.String(allow_none=True)
+    destination_url = fields.String()
+    format = fields.String()
+    size_bytes = fields.Integer(allow_none=True)
+    duration_ms = fields.Integer(allow_none=True)
+    sha256 = fields.String(allow_none=True)
+    content_type = fields.String(allow_none=True)
+    requested_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    available_at = fields.DateTime(allow_none=True)
+    verified_at = fields.DateTime(allow_none=True)
+    failure_reason = fields.String(allow_none=True)
+    transcription_url = fields.String(allow_none=True)
+    retain_until = fields.DateTime(allow_none=True)
+    legal_hold = fields.Boolean()
+    deletion = fields.Dict(allow_none=True, metadata={"description": "the receipt: at, by, reason, sha256"})
+
+
+class Cursor(fields.String):
+    """An opaque keyset position: (requested_at, id) of the last row of the previous page."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        moment, identifier = value
+        return base64.urlsafe_b64encode(json.dumps([moment.isoformat(), identifier]).encode()).decode().rstrip("=")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            moment, identifier = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            return datetime.fromisoformat(moment), str(identifier)
+        except (ValueError, TypeError):
+            raise ValidationError("is not a cursor this API gave out; start again without it")
+
+
+class RecordingListArgs(Schema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    call_id = fields.String(validate=validate.Length(min=1, max=256))
+    rule_id = fields.String(validate=validate.Length(min=1, max=64))
+    since = fields.AwareDateTime(metadata={"description": "requested at or after (ISO-8601 with zone)"})
+    until = fields.AwareDateTime(metadata={"description": "requested before (ISO-8601 with zone)"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = Cursor()
+
+
+class PagingSchema(Schema):
+    next_cursor = Cursor(allow_none=True)
+
+
+class RecordingPageSchema(Schema):
+    data = fields.List(fields.Nested(RecordingSchema))
+    paging = fields.Nested(PagingSchema)
+
+
+class RecordingListSchema(Schema):
+    data = fields.List(fields.Nested(RecordingSchema))
+
+
+class DownloadArgs(Schema):
+    expires_in = fields.Integer(load_default=900, validate=validate.Range(min=60, max=7 * 86400),
+                                metadata={"description": "seconds the link stays valid (60 s to 7 days)"})
+
+
+class DownloadSchema(Schema):
+    url = fields.String()
+    expires_at = fields.DateTime()
+
+
+class HoldSchema(Schema):
+    legal_hold = fields.Boolean(required=True)
+
+
+class DeleteArgs(Schema):
+    reason = fields.String(load_default="deleted through the API", validate=validate.Length(max=500))
+
+
+class ControlArgs(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(("start", "stop", "pause", "resume")))
+    reason = fields.String(validate=validate.Length(max=500))
+    by = fields.String(load_default="api", validate=validate.Length(min=1, max=100),
+                       metadata={"description": "who asks (kept in the call's log)"})
+
+
+class PauseSchema(Schema):
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.String(allow_none=True)
+    by = fields.String()
+    reason = fields.String(allow_none=True)
+
+
+class ControlResultSchema(Schema):
+    call_id = fields.String()
+    action = fields.String()
+    segment = fields.Integer(allow_none=True)
+    recording = fields.Nested(RecordingSchema, allow_none=True)
+    pauses = fields.List(fields.Nested(PauseSchema))

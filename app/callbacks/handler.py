@@ -1,0 +1,209 @@
+"""Handling one callback request, from raw bytes to the response, journaled on the way.
+
+Every outcome is one of:
+
+* 401 — the signature check failed (reason code in the body, logged and counted);
+* 400 — the body is not a callback we understand (the field is named);
+* 200 with SVAML — ICE/ACE/PIE, answered by the decision or, when anything fails, the fallback;
+* 200 with an empty body — DiCE and notify.
+
+The journal row is written before the response leaves, whatever the outcome. When the database
+cannot take it, the entry is spooled to a file and ICE/ACE/PIE get the fallback reply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from flask import current_app, g, has_request_context
+from pathlib import Path
+
+from app import journal
+from app.callbacks.replies import Replier, describe_failure
+from app.recordings import lifecycle
+from app.recordings.catalogue import save_decision
+from app.rules.decide import Decision, masked
+from app.metrics import CALLBACKS, FALLBACK_REPLIES, REPLY_SECONDS, SIGNATURE_FAILURES
+from app.settings import Settings
+from app.sinch import signing
+from app.sinch.events import ANSWERED_EVENTS, CallbackError, parse_callback
+
+log = logging.getLogger(__name__)
+
+_JSON = {"separators": (",", ":"), "ensure_ascii": False}
+
+
+@dataclass(slots=True)
+class Incoming:
+    body: bytes
+    path: str
+    method: str
+    content_type: str | None
+    authorization: str | None
+    timestamp: str | None
+    request_id: str | None = None
+
+
+@dataclass(slots=True)
+class Outgoing:
+    status: int
+    body: bytes
+    call_id: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CallbackRuntime:
+    """What the callback handler needs from the app, built once by ``create_app``."""
+
+    settings: Settings
+    replier: Replier
+    spool_dir: Path
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> bytes:
+    error = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return json.dumps({"error": error}, **_JSON).encode()
+
+
+def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
+    started = time.perf_counter()
+    received_at = datetime.now(timezone.utc)
+    entry = journal.Entry(
+        received_at=received_at, request_id=incoming.request_id, path=incoming.path,
+        content_type=incoming.content_type, body=incoming.body, signature=signing.UNCHECKED,
+        status_code=200, outcome="accepted", handling_ms=0.0,
+    )
+    event: dict | None = None
+    decision: Decision | None = None
+    try:
+        verdict = _verify(incoming, runtime.settings, received_at)
+        entry.signature, entry.application_key = verdict.reason, verdict.application_key
+        if not verdict.ok:
+            SIGNATURE_FAILURES.labels(verdict.reason).inc()
+            log.warning("callback refused: %s", verdict.message,
+                        extra={"reason": verdict.reason, "application_key": verdict.application_key})
+            outgoing = Outgoing(401, error_body(verdict.reason, verdict.message),
+                                headers={"WWW-Authenticate": "Application"})
+            entry.outcome = "rejected"
+        else:
+            event = parse_callback(incoming.body)
+            entry.event, entry.call_id = event["event"], event["callid"]
+            if has_request_context():
+                g.call_id = entry.call_id  # every log line from here on carries it
+            outgoing, decision = _dispatch(event, runtime, entry, incoming)
+    except CallbackError as error:
+        entry.outcome, entry.error = "rejected", error.message
+        outgoing = Outgoing(error.status, error_body(error.code, error.message, error.fields))
+    except Exception as error:  # a bug of ours: never drop a call because of it
+        entry.outcome, entry.error = "error", describe_failure(error)
+        log.exception("callback handling failed", extra={"call_id": entry.call_id})
+        outgoing = _last_resort(event, incoming.body, runtime, entry)
+    entry.status_code = outgoing.status
+    outgoing.call_id = entry.call_id
+    entry.handling_ms = (time.perf_counter() - started) * 1000.0
+    saver, followups = _saver(event, decision, entry, received_at, runtime)
+    failure = journal.store(entry, saver)
+    if failure is not None:
+        log.error("could not store the callback and its decision",
+                  extra={"error": type(failure).__name__, "call_id": entry.call_id})
+        if event is not None and event["event"] in ANSWERED_EVENTS and entry.outcome != "fallback":
+            # The decision relies on rows that could not be written: answer safely instead.
+            FALLBACK_REPLIES.labels(event["event"]).inc()
+            entry.outcome, entry.error = "fallback", "the decision could not be stored"
+            entry.rule_id = entry.decision = None  # nothing of the decision was stored
+            outgoing = _svaml_reply(runtime.replier.fallback(event), entry)
+            outgoing.call_id = entry.call_id
+        if saver is not None:  # the journal row alone may still go in
+            failure = journal.store(entry, retry=True)
+        if failure is not None:
+            journal.spool(entry, runtime.spool_dir, failure)
+    else:
+        _enqueue_verifications(followups, entry.call_id)
+        journal.recover_soon(current_app._get_current_object(), runtime.spool_dir)  # if anything was spooled
+    CALLBACKS.labels(entry.event or "unknown", entry.outcome).inc()
+    REPLY_SECONDS.labels(entry.event or "unknown").observe(time.perf_counter() - started)
+    return outgoing
+
+
+def _verify(incoming: Incoming, settings: Settings, now: datetime) -> signing.Verdict:
+    if not settings.verify_signatures:
+        return signing.Verdict(signing.UNCHECKED)
+    return signing.verify(
+        authorization=incoming.authorization, timestamp=incoming.timestamp,
+        content_type=incoming.content_type, method=incoming.method, path=incoming.path,
+        body=incoming.body, applications=settings.applications,
+        max_skew=settings.signature_max_skew, now=now,
+    )
+
+
+def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry,
+              incoming: Incoming) -> tuple[Outgoing, Decision | None]:
+    if event["event"] in ANSWERED_EVENTS:
+        reply = runtime.replier.reply(event, incoming, entry.application_key)
+        entry.outcome, entry.error = reply.outcome, reply.error
+        if reply.decision is not None:
+            entry.rule_id, entry.decision = reply.decision.rule_id, reply.decision.record()
+            entry.upstream = reply.decision.upstream
+        return _svaml_reply(reply.svaml, entry), reply.decision
+    entry.outcome = "accepted"
+    if runtime.replier.sidecar is not None:
+        runtime.replier.sidecar.pass_on(event, incoming, entry.application_key)
+    return Outgoing(200, b""), None
+
+
+def _saver(event: dict | None, decision: Decision | None, entry: journal.Entry, now: datetime,
+           runtime: CallbackRuntime):
+    """What to write beside the journal row, and where to collect what must follow the commit.
+
+    ICE/ACE/PIE: the decision's call state and recordings. DiCE and notify: their effect on the
+    catalogue (``lifecycle.apply``), whose recordings to verify are collected in ``followups``.
+    """
+    followups = lifecycle.Outcome()
+    if decision is not None and entry.outcome == "answered":
+        resource_url = event.get("call_resource_url") if event else None
+        return (lambda connection: save_decision(connection, decision, entry.call_id, entry.application_key, now,
+                                                 resource_url), followups)
+    if event is not None and event["event"] in ("dice", "notify") and entry.outcome == "accepted":
+        deadline = runtime.settings.recording_deadline_seconds
+
+        def apply(connection) -> None:
+            followups.verify.extend(lifecycle.apply(connection, event, now, recording_deadline=deadline).verify)
+        return apply, followups
+    return None, followups
+
+
+def _enqueue_verifications(followups: "lifecycle.Outcome", call_id: str | None) -> None:
+    """After the commit: queue the checks; if the queue is down, the sweeper re-queues them."""
+    from app.recordings.tasks import verify_recording
+
+    for recording_id in followups.verify:
+        try:
+            verify_recording(recording_id)
+        except Exception as error:
+            log.error("could not queue a verification; the sweeper will", extra={
+                "call_id": call_id, "recording_id": recording_id, "error": type(error).__name__})
+
+
+def _svaml_reply(doc: dict, entry: journal.Entry) -> Outgoing:
+    entry.reply = json.dumps(masked(doc), **_JSON)  # the journal never holds credentials
+    return Outgoing(200, json.dumps(doc, **_JSON).encode())
+
+
+def _last_resort(event: dict | None, body: bytes, runtime: CallbackRuntime, entry: journal.Entry) -> Outgoing:
+    """After an unexpected failure: the fallback SVAML if this is ICE/ACE/PIE, else 200."""
+    if event is None:
+        try:
+            event = parse_callback(body)
+        except Exception:
+            event = None
+    if event is not None and event.get("event") in ANSWERED_EVENTS:
+        entry.outcome = "fallback"
+        return _svaml_reply(runtime.replier.fallback(event), entry)
+    return Outgoing(200, b"")

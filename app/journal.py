@@ -1,0 +1,304 @@
+"""The callback journal: every request to the callback URL, stored before it is answered.
+
+A row holds what arrived (raw body, event, call id, application key, signature verdict) and
+what we did with it (status, outcome, reply, error, handling time). The Authorization header
+is never stored. When the database cannot take the row, the entry goes to a spool file under
+the instance folder instead (one JSON line each), so nothing is lost while the database is
+down; ``flask journal spool`` shows what waits there and ``--import`` moves it in.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, SmallInteger, String, Text, insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import UtcDateTime, db
+from app.metrics import JOURNAL_FAILURES
+
+log = logging.getLogger(__name__)
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class JournalEntry(db.Model):
+    __tablename__ = "journal"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    entry_id: Mapped[str | None] = mapped_column(String(32))  # ours, unique: what makes writes idempotent
+    event: Mapped[str | None] = mapped_column(String(16))
+    call_id: Mapped[str | None] = mapped_column(String(256))
+    application_key: Mapped[str | None] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(512), nullable=False)
+    content_type: Mapped[str | None] = mapped_column(String(256))
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    signature: Mapped[str] = mapped_column(String(32), nullable=False)
+    status_code: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    reply: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    handling_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[dict | None] = mapped_column(JSON)  # rule, matched attributes, consent, keys
+    upstream: Mapped[dict | None] = mapped_column(JSON)  # sidecar: the upstream's own reply and outcome
+
+    __table_args__ = (
+        Index("ix_journal_call_id", "call_id", "id"),
+        Index("ix_journal_received_at", "received_at"),
+        Index("ux_journal_entry_id", "entry_id", unique=True),
+    )
+
+
+@dataclass(slots=True)
+class Entry:
+    received_at: datetime
+    request_id: str | None
+    path: str
+    content_type: str | None
+    body: bytes
+    signature: str
+    status_code: int
+    outcome: str
+    handling_ms: float
+    event: str | None = None
+    call_id: str | None = None
+    application_key: str | None = None
+    reply: str | None = None          # as sent, but with credentials masked
+    error: str | None = None
+    rule_id: str | None = None
+    decision: dict | None = None
+    upstream: dict | None = None
+    # Made here, never taken from the request (a client can repeat an X-Request-Id): a write retried
+    # or imported from the spool is recognised by it and stored once.
+    entry_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+_insert = insert(JournalEntry.__table__)
+_COLUMNS = tuple(Entry.__slots__)
+
+
+def _values(entry: Entry) -> dict:
+    return {name: getattr(entry, name) for name in _COLUMNS}  # asdict() deep-copies: too slow here
+
+
+def store(entry: Entry, also: Callable[[Connection], None] | None = None, *, retry: bool = False) -> Exception | None:
+    """Store ``entry`` (and whatever ``also`` writes) in one short transaction.
+
+    Returns the error when the database failed; then nothing of it was written — as far as we
+    can tell: a commit can succeed on the server while the client sees an error, so a ``retry``
+    first looks for the entry and does not store it twice.
+    """
+    try:
+        with db.engine.begin() as connection:
+            if retry and _not_yet_journaled(connection, [{"entry_id": entry.entry_id}]) == []:
+                return None
+            connection.execute(_insert, _values(entry))
+            if also is not None:
+                also(connection)
+        return None
+    except Exception as error:  # the database is down or refused the rows: the caller decides
+        return error
+
+
+_spool_lock = threading.Lock()
+
+
+def spool(entry: Entry, spool_dir: Path, error: Exception) -> None:
+    """Keep ``entry`` in the spool file because the database failed with ``error`` (logged, counted)."""
+    global _pending
+    _pending = True
+    JOURNAL_FAILURES.inc()
+    log.error("journal write failed; the callback goes to the spool",
+              extra={"error": type(error).__name__, "call_id": entry.call_id})
+    record = _values(entry)
+    record["received_at"] = entry.received_at.astimezone(timezone.utc).isoformat()
+    record["body"] = base64.b64encode(entry.body).decode()
+    line = json.dumps(record, separators=(",", ":")) + "\n"
+    try:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        with _spool_lock, open(spool_dir / f"journal-{os.getpid()}.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(line)
+    except OSError:
+        log.critical("journal spool failed too; callback kept only in this log",
+                     extra={"call_id": entry.call_id, "event": entry.event})
+
+
+def spooled(spool_dir: Path) -> list[dict]:
+    """Every entry waiting in the spool, oldest file first."""
+    entries = []
+    for path in sorted(spool_dir.glob("journal-*.jsonl")):
+        with open(path, encoding="utf-8") as handle:
+            entries.extend(json.loads(line) for line in handle if line.strip())
+    return entries
+
+
+def import_spool(spool_dir: Path, *, own_only: bool = False) -> int:
+    """Move spooled entries into the database; returns how many were moved.
+
+    Each file is claimed first (renamed under the spool lock), so lines spooled meanwhile go to
+    a fresh file instead of being lost; if the database fails, the claimed file goes back to the
+    spool. ``own_only``: just this process's file (other live processes may still write theirs).
+    """
+    global _oldest_imported
+    moved = 0
+    pattern = f"journal-{os.getpid()}[.-]*jsonl" if own_only else "journal-*.jsonl"
+    paths = sorted(spool_dir.glob(pattern))
+    for path in paths:
+        claimed = path.with_name(f"{path.name}.importing-{uuid.uuid4().hex[:8]}")
+        with _spool_lock:
+            try:
+                path.replace(claimed)
+            except FileNotFoundError:
+                continue
+        try:
+            with open(claimed, encoding="utf-8") as handle:
+                rows = [_row(json.loads(line)) for line in handle if line.strip()]
+            if rows:
+                with db.engine.begin() as connection:
+                    rows = _not_yet_journaled(connection, rows)
+                    if rows:
+                        connection.execute(_insert, rows)
+        except Exception:
+            claimed.replace(spool_dir / f"journal-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")  # back, untouched
+            raise
+        claimed.unlink()
+        if rows:
+            oldest = min(row["received_at"] for row in rows)
+            _oldest_imported = min(oldest, _oldest_imported) if _oldest_imported else oldest
+        moved += len(rows)
+    return moved
+
+
+_oldest_imported: datetime | None = None
+_recovering = threading.Lock()
+_pending = True  # something may wait in this process's spool (from before a restart, say)
+
+
+def recover_soon(app, spool_dir: Path) -> None:
+    """Called after every successful journal write: if this process spooled anything, import its
+    spool and re-drive what it held, in a thread (no reply waits for it). On an ephemeral disk
+    (a Heroku dyno) nobody else can reach this spool, so it must happen by itself. Recovery runs
+    until nothing is pending, so callbacks spooled while it runs are brought in too."""
+    if not _pending or not _recovering.acquire(False):
+        return
+
+    def run() -> None:
+        global _oldest_imported, _pending
+        try:
+            with app.app_context():
+                while _pending:
+                    _pending = False
+                    moved = import_spool(spool_dir, own_only=True)
+                    if moved and _oldest_imported is not None:
+                        from app.callbacks.replay import replay
+                        from app.recordings.tasks import verify_recording
+
+                        report = replay(_oldest_imported, None, call_id=None, dry_run=False,
+                                        recording_deadline=app.extensions["settings"].recording_deadline_seconds)
+                        for recording_id in report.verify:
+                            verify_recording(recording_id)
+                        log.info("recovered spooled callbacks", extra={"imported": moved, "replayed": report.applied})
+                    _oldest_imported = None
+        except Exception as error:  # down again: the next successful write tries again
+            _pending = True
+            log.warning("spool recovery failed; will retry", extra={"error": type(error).__name__})
+        finally:
+            _recovering.release()
+
+    threading.Thread(target=run, name="spool-recovery", daemon=True).start()
+
+
+def _not_yet_journaled(connection: Connection, rows: list[dict]) -> list[dict]:
+    """Drop rows already in the journal (same entry id): a write that failed on our side may
+    have committed on the server's, and a claimed file may be imported twice after a failure."""
+    from sqlalchemy import select
+
+    table = JournalEntry.__table__
+    ids = [row["entry_id"] for row in rows if row.get("entry_id")]
+    known = set()
+    for start in range(0, len(ids), 500):
+        known.update(connection.execute(select(table.c.entry_id).where(
+            table.c.entry_id.in_(ids[start:start + 500]))).scalars())
+    return [row for row in rows if not row.get("entry_id") or row["entry_id"] not in known]
+
+
+def _row(record: dict) -> dict:
+    record["received_at"] = datetime.fromisoformat(record["received_at"])
+    record["body"] = base64.b64decode(record["body"])
+    return record
+
+
+cli = AppGroup("journal", help="The callback journal.")
+
+
+@cli.command("spool")
+@click.option("--import", "do_import", is_flag=True, help="Move the spooled entries into the database.")
+def spool_command(do_import: bool) -> None:
+    """Show (or import) callbacks spooled while the database was unavailable."""
+    spool_dir = current_app.extensions["sinch_recorder"].spool_dir
+    if do_import:
+        try:
+            moved = import_spool(spool_dir)
+        except Exception as error:
+            raise click.ClickException(
+                f"the database is still unavailable ({type(error).__name__}); nothing was lost, try again later"
+            )
+        click.echo(f"imported {moved} spooled callback(s) into the journal")
+        return
+    entries = spooled(spool_dir)
+    click.echo(f"{len(entries)} callback(s) waiting in {spool_dir}")
+    for record in entries:
+        click.echo(f"  {record['received_at']}  {record.get('event') or '-':6}  {record.get('call_id') or '-'}  {record['outcome']}")
+    if entries:
+        click.echo("Run 'flask journal spool --import' once the database is back.")
+
+
+@cli.command("replay")
+@click.option("--since", required=True, help="Replay callbacks received at or after this ISO-8601 time.")
+@click.option("--until", help="… and before this time.")
+@click.option("--call", "call_id", help="Only this call's callbacks.")
+@click.option("--dry-run", is_flag=True, help="Say what would be applied; change nothing.")
+def replay_command(since: str, until: str | None, call_id: str | None, dry_run: bool) -> None:
+    """Re-drive stored DiCE and notify callbacks through their handlers (idempotent)."""
+    from app.callbacks.replay import replay
+
+    def moment(text: str, name: str) -> datetime:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise click.BadParameter("use ISO-8601, e.g. 2026-11-23T09:00:00Z", param_hint=name)
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+    start, end = moment(since, "--since"), (moment(until, "--until") if until else None)
+    spool_dir = current_app.extensions["sinch_recorder"].spool_dir
+    if not dry_run and spooled(spool_dir):
+        click.echo(f"imported {import_spool(spool_dir)} spooled callback(s) first")
+    settings = current_app.extensions["settings"]
+    with click.progressbar(length=0, label="replaying") as bar:
+        report = replay(start, end, call_id=call_id, dry_run=dry_run,
+                        recording_deadline=settings.recording_deadline_seconds, progress=lambda: bar.update(1))
+    if not dry_run:
+        from app.recordings.tasks import verify_recording
+
+        for recording_id in report.verify:
+            verify_recording(recording_id)
+    verb = "would apply" if dry_run else "applied"
+    click.echo(f"{report.seen} callback(s): {verb} {report.applied}, skipped {report.skipped}, "
+               f"unreadable {report.unreadable}; {len(report.verify)} verification(s) "
+               f"{'would be ' if dry_run else ''}queued")

@@ -1,0 +1,88 @@
+"""Prometheus metrics: every counter and histogram the service exports, declared once.
+
+Under gunicorn each worker process counts for itself; with ``PROMETHEUS_MULTIPROC_DIR`` set (the
+gunicorn config does it) ``/metrics`` adds them up across processes, the huey worker's included
+when it runs on the same machine. Gauges that describe shared state (recordings by status, queue
+depth) are computed at scrape time by :class:`StateCollector`.
+"""
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+CALLBACKS = Counter(
+    "sinch_callbacks_total", "Callbacks received, by event and outcome", ["event", "outcome"]
+)
+SIGNATURE_FAILURES = Counter(
+    "sinch_signature_failures_total", "Callbacks refused for their signature, by reason", ["reason"]
+)
+FALLBACK_REPLIES = Counter(
+    "sinch_fallback_replies_total", "ICE/ACE/PIE answered with the fallback reply", ["event"]
+)
+JOURNAL_FAILURES = Counter(
+    "sinch_journal_failures_total", "Callbacks that could not be written to the journal database"
+)
+REPLY_SECONDS = Histogram(
+    "sinch_callback_reply_seconds", "Time to answer a callback", ["event"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+UPSTREAM_REQUESTS = Counter(
+    "sinch_upstream_requests_total", "Callbacks forwarded to the upstream (sidecar), by event and outcome",
+    ["event", "outcome"],
+)
+UPSTREAM_SECONDS = Histogram(
+    "sinch_upstream_seconds", "Time the upstream took to answer", ["event"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+VERIFICATIONS = Counter(
+    "sinch_verifications_total", "Recording verifications, by outcome (verified, failed, retry)", ["outcome"]
+)
+VERIFY_SECONDS = Histogram(
+    "sinch_verification_seconds", "Time to verify one recording (stat, stream, hash, probe)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+
+
+class StateCollector:
+    """Recordings by status and the task queue's depth, read when Prometheus scrapes."""
+
+    def __init__(self, count_statuses, queue_depth):
+        self.count_statuses, self.queue_depth = count_statuses, queue_depth
+
+    def collect(self):
+        recordings = GaugeMetricFamily("sinch_recordings", "Catalogued recordings by status", labels=["status"])
+        try:
+            for status, count in self.count_statuses():
+                recordings.add_metric([status], count)
+            yield recordings
+        except Exception:  # the database is down: leave the gauge out rather than fail the scrape
+            pass
+        try:
+            yield GaugeMetricFamily("sinch_queue_depth", "Tasks waiting in the queue", value=self.queue_depth())
+        except Exception:
+            pass
+
+
+def exposition(state: StateCollector) -> bytes:
+    """The text exposition: this process, or every process when in multiprocess mode."""
+    from prometheus_client import REGISTRY
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_Forward(REGISTRY))
+    registry.register(state)
+    return generate_latest(registry)
+
+
+class _Forward:
+    def __init__(self, registry):
+        self.registry = registry
+
+    def collect(self):
+        return self.registry.collect()

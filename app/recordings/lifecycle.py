@@ -1,0 +1,161 @@
+"""What DiCE and the recording notifies do to the catalogue (inside the callback's transaction).
+
+* DiCE — the call ended: its end is stored, and its open recordings get a deadline
+  (``expected_by``) after which the sweeper looks for them.
+* ``recording_finished`` → ``finished``; ``recording_available`` → ``available`` (and a
+  verification); ``transcription_available`` → ``transcription_url``; ``callingerror`` is kept
+  with the call.
+
+A notify names the file by its ``destination``, matched to the catalogue by canonical URI; a
+file no rule asked for still gets a row (``rule_id`` empty), so nothing is lost. Repeated and
+reordered notifies end in the same state: statuses only move forwards (``status.move``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from app.recordings import status
+from app.recordings.models import Call, Recording
+from app.storage import LocationError, parse_location
+
+_calls, _recordings = Call.__table__, Recording.__table__
+OPEN = (status.REQUESTED, status.PAUSED, status.FINISHED)
+
+
+@dataclass
+class Outcome:
+    """What the caller must do once the transaction commits."""
+
+    verify: list[str] = field(default_factory=list)  # recording ids
+
+
+def apply(connection: Connection, event: dict, now: datetime, *, recording_deadline: int) -> Outcome:
+    kind = event["event"]
+    if kind == "dice":
+        return _ended(connection, event, now, recording_deadline)
+    if kind != "notify":
+        return Outcome()
+    handler = _NOTIFIES.get(str(event.get("type", "")).lower())
+    return handler(connection, event, now) if handler else Outcome()
+
+
+def _ensure_call(connection: Connection, call_id: str, now: datetime, application_key: str | None) -> None:
+    exists = connection.execute(select(_calls.c.call_id).where(_calls.c.call_id == call_id)).first()
+    if not exists:  # e.g. a callout: no ICE was ever seen
+        connection.execute(insert(_calls).values(call_id=call_id, started_at=now, consent="not_asked",
+                                                 application_key=application_key))
+
+
+def _ended(connection: Connection, event: dict, now: datetime, deadline: int) -> Outcome:
+    call_id = event["callid"]
+    _ensure_call(connection, call_id, now, event.get("application_key"))
+    connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
+        ended_at=func.coalesce(_calls.c.ended_at, now), end_reason=event.get("reason"),
+        end_result=event.get("result"), duration_s=event.get("duration")))
+    connection.execute(update(_recordings).where(
+        _recordings.c.call_id == call_id, _recordings.c.status.in_(OPEN), _recordings.c.expected_by.is_(None),
+    ).values(expected_by=now + timedelta(seconds=deadline)))
+    return Outcome()
+
+
+def _destination_uri(event: dict) -> str | None:
+    """The canonical URI of the file a notify names, or None when it names none we can read."""
+    destination = event.get("destination")
+    if not destination:
+        return None
+    try:
+        return parse_location(destination).uri
+    except LocationError:
+        return None
+
+
+def _by_destination(connection: Connection, event: dict):
+    """The recording a notify's ``destination`` names, or (None, uri) when none is catalogued."""
+    uri = _destination_uri(event)
+    if uri is None:
+        return None, None
+    row = connection.execute(select(_recordings).where(_recordings.c.destination_url == uri)).mappings().first()
+    return row, uri
+
+
+def _open_recording(connection: Connection, event: dict):
+    """Without a usable destination: the call's (or conference's) latest open recording."""
+    query = select(_recordings).where(_recordings.c.status.in_(OPEN))
+    if event.get("conference_id"):
+        query = query.where(_recordings.c.conference_id == event["conference_id"])
+    else:
+        query = query.where(_recordings.c.call_id == event["callid"])
+    return connection.execute(query.order_by(_recordings.c.segment.desc())).mappings().first()
+
+
+def _unknown_recording(connection: Connection, event: dict, uri: str, now: datetime, wanted: str) -> str:
+    """A file Sinch wrote that no rule asked for (started outside the rules): catalogue it anyway."""
+    segment = connection.execute(select(func.coalesce(func.max(_recordings.c.segment), 0))
+                                 .where(_recordings.c.call_id == event["callid"])).scalar() + 1
+    extension = uri.rsplit(".", 1)[-1].lower() if "." in uri.rsplit("/", 1)[-1] else ""
+    recording_id = uuid.uuid4().hex
+    connection.execute(insert(_recordings).values(
+        id=recording_id, call_id=event["callid"], conference_id=event.get("conference_id"), segment=segment,
+        status=wanted, destination_url=uri, format=extension if extension in ("mp3", "wav") else "mp3",
+        requested_at=now, **({"available_at": now} if wanted == status.AVAILABLE else {"finished_at": now}),
+    ))
+    return recording_id
+
+
+def _finished(connection: Connection, event: dict, now: datetime) -> Outcome:
+    row, uri = _by_destination(connection, event)
+    if row is None and uri is not None:
+        _unknown_recording(connection, event, uri, now, status.FINISHED)
+        return Outcome()
+    row = row or _open_recording(connection, event)
+    if row is not None:
+        status.move(connection, row["id"], status.FINISHED, finished_at=now)
+    return Outcome()
+
+
+def _available(connection: Connection, event: dict, now: datetime) -> Outcome:
+    row, uri = _by_destination(connection, event)
+    if row is None and uri is not None:
+        return Outcome(verify=[_unknown_recording(connection, event, uri, now, status.AVAILABLE)])
+    row = row or _open_recording(connection, event)
+    if row is None:
+        return Outcome()
+    if status.move(connection, row["id"], status.AVAILABLE, available_at=now):
+        return Outcome(verify=[row["id"]])
+    return Outcome()
+
+
+def _transcription(connection: Connection, event: dict, now: datetime) -> Outcome:
+    uri = _destination_uri(event)
+    if uri is None:
+        return Outcome()
+    stem = uri.rsplit("/", 1)[-1].rsplit(".", 1)[0].removesuffix("-transcript").removesuffix("_transcript")
+    rows = connection.execute(select(_recordings.c.id, _recordings.c.destination_url)
+                              .where(_recordings.c.call_id == event["callid"])
+                              .order_by(_recordings.c.segment.desc())).all()
+    match = next((r.id for r in rows if r.destination_url.rsplit("/", 1)[-1].rsplit(".", 1)[0] == stem),
+                 rows[0].id if rows else None)
+    if match is not None:
+        connection.execute(update(_recordings).where(_recordings.c.id == match).values(transcription_url=uri))
+    return Outcome()
+
+
+def _calling_error(connection: Connection, event: dict, now: datetime) -> Outcome:
+    _ensure_call(connection, event["callid"], now, event.get("application_key"))
+    connection.execute(update(_calls).where(_calls.c.call_id == event["callid"]).values(error={
+        "code": event.get("error_code"), "message": event.get("error_msg"), "at": now.isoformat()}))
+    return Outcome()
+
+
+_NOTIFIES = {
+    "recording_finished": _finished,
+    "recording_available": _available,
+    "transcription_available": _transcription,
+    "callingerror": _calling_error,
+}

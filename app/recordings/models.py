@@ -1,0 +1,78 @@
+"""Catalogue tables: one row per call (decision, consent, end) and one per recording segment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import UtcDateTime, db
+
+
+class Call(db.Model):
+    __tablename__ = "calls"
+
+    call_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    application_key: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    ruleset_hash: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[dict | None] = mapped_column(JSON)        # rule, matched attributes, keys
+    facts: Mapped[dict | None] = mapped_column(JSON)           # the ICE attributes rules match on
+    consent: Mapped[str] = mapped_column(String(16), nullable=False, default="not_asked")
+    consent_evidence: Mapped[dict | None] = mapped_column(JSON)
+    consent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(64))
+    end_result: Mapped[str | None] = mapped_column(String(32))
+    duration_s: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[dict | None] = mapped_column(JSON)           # the last callingerror notify
+    resource_url: Mapped[str | None] = mapped_column(String(512))  # ICE callResourceUrl: for Manage Call
+    controls: Mapped[list | None] = mapped_column(JSON)        # start/stop/pause/resume: who, why, when
+
+    __table_args__ = (Index("ix_calls_started_at", "started_at"),)
+
+
+class Recording(db.Model):
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(256), nullable=False)
+    conference_id: Mapped[str | None] = mapped_column(String(64))
+    segment: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    destination: Mapped[str | None] = mapped_column(String(64))   # the ruleset's destination name
+    destination_url: Mapped[str] = mapped_column(String(1024), nullable=False, unique=True)
+    format: Mapped[str] = mapped_column(String(8), nullable=False)
+    mode: Mapped[str | None] = mapped_column(String(16))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    available_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    transcription_url: Mapped[str | None] = mapped_column(String(1024))
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    channels: Mapped[int | None] = mapped_column(Integer)
+    expected_by: Mapped[datetime | None] = mapped_column(UtcDateTime)  # sweeper deadline
+    verify_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    last_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    checks: Mapped[dict | None] = mapped_column(JSON)  # what verification compared, for the record
+    retain_until: Mapped[datetime | None] = mapped_column(UtcDateTime)  # from the rule's retain_days
+    legal_hold: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deletion: Mapped[dict | None] = mapped_column(JSON)  # the receipt: when, by whom, why, SHA-256
+
+    __table_args__ = (
+        Index("ix_recordings_call_id", "call_id", "segment"),
+        Index("ix_recordings_status", "status", "requested_at"),
+        Index("ix_recordings_rule_id", "rule_id", "requested_at"),
+        Index("ix_recordings_requested_at", "requested_at", "id"),
+        Index("ix_recordings_expected_by", "status", "expected_by"),
+        Index("ix_recordings_retain_until", "retain_until"),
+    )

@@ -1,0 +1,63 @@
+"""The recording status machine — the only place that decides a recording's next status.
+
+    requested → finished → available → verified
+    with failed, missing, paused and deleted beside them.
+
+Transitions are idempotent and never go backwards: a repeated or late event (a
+``recording_finished`` after ``recording_available``, say) leaves the status as it is.
+"""
+
+from __future__ import annotations
+
+REQUESTED, FINISHED, AVAILABLE, VERIFIED = "requested", "finished", "available", "verified"
+FAILED, MISSING, PAUSED, DELETED = "failed", "missing", "paused", "deleted"
+STATUSES = (REQUESTED, PAUSED, FINISHED, AVAILABLE, VERIFIED, FAILED, MISSING, DELETED)
+
+# How far along the main line a status is; a move is allowed only forwards.
+_RANK = {REQUESTED: 0, PAUSED: 1, FINISHED: 2, AVAILABLE: 3, MISSING: 3, FAILED: 4, VERIFIED: 4, DELETED: 9}
+_ALLOWED = {
+    REQUESTED: {PAUSED, FINISHED, AVAILABLE, MISSING, FAILED, VERIFIED, DELETED},
+    PAUSED: {FINISHED, AVAILABLE, MISSING, FAILED, DELETED},
+    FINISHED: {AVAILABLE, MISSING, FAILED, VERIFIED, DELETED},
+    AVAILABLE: {VERIFIED, FAILED, DELETED},
+    MISSING: {AVAILABLE, VERIFIED, FAILED, DELETED},  # found late: the sweeper or a late notify
+    FAILED: {VERIFIED, DELETED},                       # a re-verification may prove it after all
+    VERIFIED: {FAILED, DELETED},                       # a later check can find it tampered with
+    DELETED: set(),
+}
+
+
+def next_status(current: str | None, wanted: str) -> str:
+    """The status after asking for ``wanted``: ``wanted`` if the move is allowed, else ``current``."""
+    if wanted not in _RANK:
+        raise ValueError(f"unknown recording status {wanted!r}")
+    if current is None:
+        return wanted
+    return wanted if wanted in _ALLOWED[current] else current
+
+
+def is_final(status: str) -> bool:
+    return status in (VERIFIED, FAILED, DELETED)
+
+
+def move(connection, recording_id: str, wanted: str, **fields) -> bool:
+    """Move a recording towards ``wanted``, writing ``fields`` with it; the only status writer.
+
+    Nothing is written when the move is not allowed (a late or repeated event). Timestamps
+    (``*_at``) keep their first value. The update is conditional on the status read, so two
+    workers racing on one recording cannot both apply a move.
+    """
+    from sqlalchemy import func, literal, select, update
+
+    from app.recordings.models import Recording
+
+    table = Recording.__table__
+    current = connection.execute(select(table.c.status).where(table.c.id == recording_id)).scalar()
+    if current is None or current == wanted or next_status(current, wanted) != wanted:
+        return False
+    values = {name: (func.coalesce(table.c[name], literal(value, type_=table.c[name].type))
+                     if name.endswith("_at") and name != "last_checked_at" else value)
+              for name, value in fields.items()}
+    result = connection.execute(update(table).where(table.c.id == recording_id, table.c.status == current)
+                                .values(status=wanted, **values))
+    return result.rowcount == 1

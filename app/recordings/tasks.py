@@ -1,0 +1,162 @@
+"""Background work on recordings (huey, in the worker): verification and the sweeper."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+from huey import crontab
+from sqlalchemy import select, update
+
+from app.metrics import VERIFICATIONS, VERIFY_SECONDS
+from app.recordings import status
+from app.recordings.models import Recording
+from app.recordings.verify import check
+from app.storage import Location, StorageError, parse_location, reader
+from app.tasks import app_context, huey
+
+log = logging.getLogger(__name__)
+_table = Recording.__table__
+MAX_RETRY_DELAY = 300.0
+VERIFIABLE = (status.AVAILABLE, status.MISSING, status.FAILED, status.VERIFIED)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def read_backend(ruleset, row) -> tuple[object, Location]:
+    """The service's client for a catalogued file, from its destination (or one that fits)."""
+    location = parse_location(row["destination_url"])
+    destination = ruleset.destinations.get(row["destination"] or "")
+    if destination is None:  # a recording no rule asked for: any destination on the same container
+        container = f"{location.account}/{location.bucket}" if location.scheme == "azure" else location.bucket
+        destination = next((d for d in ruleset.destinations.values()
+                            if d.scheme == location.scheme and d.url.container == container), None)
+    if destination is None:
+        raise StorageError(f"no destination in the ruleset reads {location.scheme}://"
+                           f"{location.account + '/' if location.account else ''}{location.bucket}; add one with a "
+                           "read: section for it")
+    return reader(destination.scheme, destination.read), location
+
+
+def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> str:
+    """Verify one recording now; returns its status afterwards, or ``retry`` (then rescheduled)."""
+    from flask import current_app
+
+    from app.db import db
+
+    settings, ruleset = current_app.extensions["settings"], current_app.extensions["rules"].current
+    with db.engine.connect() as connection:
+        row = connection.execute(select(_table).where(_table.c.id == recording_id)).mappings().first()
+    if row is None:
+        return "unknown"
+    if row["status"] not in VERIFIABLE or (status.is_final(row["status"]) and not force):
+        return row["status"]
+    now = _now()
+    started = time.perf_counter()
+    try:
+        backend, location = read_backend(ruleset, row)
+        verdict = check(backend, location, expected_format=row["format"],
+                        min_duration_ms=settings.recording_min_duration_ms,
+                        previous_sha256=row["sha256"] if row["status"] == status.VERIFIED else None)
+    except StorageError as error:
+        from app.recordings.verify import Verdict
+
+        verdict = Verdict("failed", str(error))
+    VERIFY_SECONDS.observe(time.perf_counter() - started)
+    VERIFICATIONS.labels(verdict.outcome).inc()
+    bookkeeping = {"verify_attempts": attempt + 1, "last_checked_at": now}
+    with db.engine.begin() as connection:
+        if verdict.outcome == "retry":
+            waited = (now - (row["available_at"] or row["requested_at"])).total_seconds()
+            if waited < settings.verify_deadline_seconds:
+                connection.execute(update(_table).where(_table.c.id == recording_id).values(**bookkeeping))
+                delay = min(settings.verify_retry_seconds * 2 ** attempt, MAX_RETRY_DELAY)
+                verify_recording.schedule((recording_id,), {"attempt": attempt + 1}, delay=delay)
+                log.info("recording not verifiable yet; retrying",
+                         extra={"recording_id": recording_id, "reason": verdict.reason, "delay": delay})
+                return "retry"
+            verdict = type(verdict)("failed", f"gave up after {attempt + 1} checks over {int(waited)} s: "
+                                              f"{verdict.reason}", checks=verdict.checks)
+        wanted = status.VERIFIED if verdict.outcome == "verified" else status.FAILED
+        fields = {**bookkeeping, "checks": verdict.checks, **verdict.fields}
+        if wanted == status.VERIFIED:
+            fields.update(verified_at=now, failure_reason=None)
+        else:
+            fields.update(failure_reason=verdict.reason)
+        status.move(connection, recording_id, wanted, **fields)
+    log.info("recording checked", extra={"recording_id": recording_id, "status": wanted,
+                                         "reason": verdict.reason})
+    return wanted
+
+
+@huey.task()
+def verify_recording(recording_id: str, attempt: int = 0, force: bool = False) -> str:
+    with app_context():
+        return verify_now(recording_id, attempt=attempt, force=force)
+
+
+def sweep_now(now: datetime | None = None, stale_seconds: float = 600) -> dict[str, int]:
+    """Recordings past their deadline: found → verify; not there → ``missing``. Lost checks re-run."""
+    from flask import current_app
+
+    from app.db import db
+
+    now = now or _now()
+    ruleset = current_app.extensions["rules"].current
+    report = {"found": 0, "missing": 0, "requeued": 0, "unreachable": 0}
+    with db.engine.connect() as connection:
+        overdue = connection.execute(select(_table).where(
+            _table.c.status.in_((status.REQUESTED, status.PAUSED, status.FINISHED)),
+            _table.c.expected_by <= now)).mappings().all()
+        stale = connection.execute(select(_table.c.id).where(
+            _table.c.status == status.AVAILABLE,
+            (_table.c.last_checked_at <= now - timedelta(seconds=stale_seconds))
+            | (_table.c.last_checked_at.is_(None) & (_table.c.available_at <= now - timedelta(seconds=stale_seconds)))
+        )).scalars().all()
+    for row in overdue:
+        try:
+            backend, location = read_backend(ruleset, row)
+            backend.stat(location)
+        except StorageError as error:
+            from app.storage import NotFound
+
+            if not isinstance(error, NotFound):
+                report["unreachable"] += 1
+                log.warning("sweeper could not look for a recording", extra={"recording_id": row["id"],
+                                                                             "reason": str(error)})
+                continue
+            with db.engine.begin() as connection:
+                if status.move(connection, row["id"], status.MISSING, failure_reason=(
+                        f"never became available: nothing at {row['destination_url']} by "
+                        f"{row['expected_by']:%Y-%m-%d %H:%M:%S} UTC")):
+                    report["missing"] += 1
+            continue
+        with db.engine.begin() as connection:
+            found = status.move(connection, row["id"], status.AVAILABLE, available_at=now)
+        if found:
+            report["found"] += 1
+            verify_recording(row["id"])
+    for recording_id in stale:
+        report["requeued"] += 1
+        verify_recording(recording_id)
+    return report
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_recordings() -> dict[str, int]:
+    with app_context():
+        return sweep_now()
+
+
+@huey.periodic_task(crontab(minute="17", hour="*"))
+def purge_expired_recordings() -> dict:
+    """Retention: delete what is past its rule's retain_days, every hour."""
+    from flask import current_app
+
+    from app.recordings.retention import purge
+
+    with app_context():
+        return purge(current_app.extensions["rules"].current, _now())

@@ -1,0 +1,146 @@
+"""Proving a recording: is the file there, complete, unchanged and the audio that was asked for?
+
+:func:`inspect` reads the object once, streaming: SHA-256 of the content, the store's own
+checksum recomputed (S3 single-part ETag = MD5, Azure Content-MD5, GCS md5Hash or CRC32C) and
+the audio probe, in memory that does not grow with the file. :func:`judge` turns what was found
+into a verdict, a pure function: ``verified``, ``failed`` with a reason, or ``retry`` (not yet
+visible, or changed while being read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from app.recordings.probe import Probe, Sampler
+from app.storage import Backend, Changed, Location, NotFound, ObjectInfo, StorageError
+
+
+@dataclass(frozen=True)
+class Inspection:
+    info: ObjectInfo
+    sha256: str
+    probe: Probe
+    computed_md5: bytes | None = None
+    computed_crc32c: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str                  # verified | failed | retry
+    reason: str | None = None
+    fields: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
+
+
+class _Crc32c:
+    def __init__(self):
+        import google_crc32c
+
+        self.value = google_crc32c.Checksum()
+
+    def update(self, chunk: bytes) -> None:
+        self.value.update(chunk)
+
+    def digest(self) -> bytes:
+        return self.value.digest()
+
+
+class _Beside:
+    """Feeds a checksum in a thread of its own, so hashing (SHA-256 ~1.8 GB/s, MD5 ~0.8 GB/s
+    here, each strictly sequential) overlaps the download instead of adding to it. hashlib
+    releases the GIL on large buffers; the queue holds at most a few chunks, so memory stays
+    bounded."""
+
+    def __init__(self, digest):
+        self.digest, self.chunks = digest, queue.Queue(maxsize=4)
+        self.thread = threading.Thread(target=self._run, name="checksum", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self.chunks.get()) is not None:
+            self.digest.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self.chunks.put(chunk)
+
+    def finish(self) -> bytes:
+        self.chunks.put(None)
+        self.thread.join()
+        return self.digest.digest()
+
+
+def inspect(backend: Backend, location: Location) -> Inspection:
+    """Stat and stream the object once. Raises NotFound, Changed or StorageError."""
+    info = backend.stat(location)
+    sha256 = _Beside(hashlib.sha256())
+    other = _Beside(hashlib.md5() if info.md5 is not None else _Crc32c()) \
+        if info.md5 is not None or info.crc32c is not None else None
+    sampler = Sampler()
+    try:
+        for chunk in backend.open(location, version=info.version):
+            sha256.update(chunk)
+            if other is not None:
+                other.update(chunk)
+            sampler.feed(chunk)
+    finally:
+        digest = sha256.finish()
+        second = other.finish() if other is not None else None
+    if sampler.size != info.size:
+        raise Changed(f"read {location}: got {sampler.size} bytes of {info.size}")
+    return Inspection(
+        info, digest.hex(), sampler.probe() if sampler.size else Probe(None, None, None, None, "empty"),
+        computed_md5=second if info.md5 is not None else None,
+        computed_crc32c=second if info.md5 is None and info.crc32c is not None else None,
+    )
+
+
+def judge(found: Inspection, *, expected_format: str, min_duration_ms: int,
+          previous_sha256: str | None = None) -> Verdict:
+    """The verdict on an inspected file (pure)."""
+    info, probe = found.info, found.probe
+    checks = {"size": info.size, "sha256": found.sha256, "format": probe.format, "duration_ms": probe.duration_ms}
+    if info.md5 is not None:
+        checks["store_md5"] = info.md5.hex()
+    if info.crc32c is not None:
+        checks["store_crc32c"] = info.crc32c.hex()
+    if info.size == 0:
+        return Verdict("failed", "empty file (0 bytes): Sinch wrote nothing", checks=checks)
+    if info.md5 is not None and found.computed_md5 != info.md5:
+        return Verdict("failed", f"checksum mismatch: the store's MD5 is {info.md5.hex()} but the content's is "
+                                 f"{found.computed_md5.hex()}; the file is corrupt", checks=checks)
+    if info.crc32c is not None and found.computed_crc32c is not None and found.computed_crc32c != info.crc32c:
+        return Verdict("failed", f"checksum mismatch: the store's CRC32C is {info.crc32c.hex()} but the content's is "
+                                 f"{found.computed_crc32c.hex()}; the file is corrupt", checks=checks)
+    if previous_sha256 and previous_sha256 != found.sha256:
+        return Verdict("failed", f"checksum mismatch: the content changed since it was verified (SHA-256 was "
+                                 f"{previous_sha256}, is {found.sha256}); it was replaced or tampered with",
+                       checks=checks)
+    if probe.format is None:
+        return Verdict("failed", f"not playable: {probe.problem}", checks=checks)
+    if probe.format != expected_format:
+        return Verdict("failed", f"wrong format: {expected_format} was requested but the file is {probe.format}",
+                       checks=checks)
+    if (probe.duration_ms or 0) < min_duration_ms:
+        return Verdict("failed", f"too short: {probe.duration_ms} ms, the minimum is {min_duration_ms} ms "
+                                 "(RECORDING_MIN_DURATION_MS)", checks=checks)
+    return Verdict("verified", fields={
+        "size_bytes": info.size, "sha256": found.sha256, "duration_ms": probe.duration_ms,
+        "sample_rate": probe.sample_rate, "channels": probe.channels,
+        "content_type": info.content_type or ("audio/mpeg" if probe.format == "mp3" else "audio/wav"),
+    }, checks=checks)
+
+
+def check(backend: Backend, location: Location, **expectations) -> Verdict:
+    """Inspect and judge; a file not there yet, or changing under us, is ``retry``."""
+    try:
+        found = inspect(backend, location)
+    except NotFound as error:
+        return Verdict("retry", f"not found yet: {error}")
+    except Changed as error:
+        return Verdict("retry", str(error))
+    except StorageError as error:
+        return Verdict("retry", str(error), checks={"error": type(error).__name__})
+    return judge(found, **expectations)

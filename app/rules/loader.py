@@ -1,0 +1,130 @@
+"""The live ruleset of a process: loaded at start, swapped atomically on reload.
+
+``SIGHUP`` (sent to the web or worker processes) and, optionally, a change of the file's
+modification time (``RULES_WATCH_SECONDS``) reload it. A file that does not validate never
+replaces the ruleset in use: the problems are logged and the old ruleset keeps serving.
+
+Each ruleset that validates is copied to ``instance/rules.last-good.yaml``. When the file is
+broken at start (a gunicorn ``HUP`` restarts workers, which then read it afresh), that copy
+is served instead, loudly; with no copy either, the start fails with the problems listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Callable, Mapping
+
+from app.rules.model import Ruleset
+from app.rules.schema import RulesError, load_ruleset
+
+log = logging.getLogger(__name__)
+
+
+def resolve_rules_file(configured: Path) -> Path:
+    """``RULES_FILE``; the shipped example when the default ``config/rules.yaml`` does not exist."""
+    if configured.exists() or configured.name != "rules.yaml":
+        return configured
+    example = configured.with_name("rules.example.yaml")
+    return example if example.exists() else configured
+
+
+class RulesHolder:
+    def __init__(self, path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False,
+                 snapshot: Path | None = None, check: Callable[[Ruleset], dict] | None = None):
+        self.path, self.environ, self.allow_literal = path, environ, allow_literal_credentials
+        self.check = check  # further problems the app finds in a ruleset (sidecar consent, say)
+        self.snapshot = snapshot
+        self._lock = threading.Lock()
+        self._mtime = self._stat()
+        self._current = self._initial()
+
+    @property
+    def current(self) -> Ruleset:
+        return self._current
+
+    def _load(self, path: Path) -> Ruleset:
+        ruleset = load_ruleset(path, self.environ, allow_literal_credentials=self.allow_literal)
+        problems = self.check(ruleset) if self.check else None
+        if problems:
+            raise RulesError(problems, str(path))
+        return ruleset
+
+    def _initial(self) -> Ruleset:
+        try:
+            ruleset = self._load(self.path)
+        except RulesError as error:
+            if self.snapshot is None or not self.snapshot.exists():
+                raise
+            log.error("RULES_FILE is invalid; serving the last good ruleset until it is fixed",
+                      extra={"problems": error.problems, "rules_file": str(self.path)})
+            return self._load(self.snapshot)
+        self._keep(ruleset)
+        return ruleset
+
+    def _keep(self, ruleset: Ruleset) -> None:
+        if self.snapshot is None or self.path == self.snapshot:
+            return
+        try:
+            self.snapshot.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.snapshot.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(self.path.read_bytes())
+            temporary.replace(self.snapshot)
+        except OSError as error:
+            log.warning("could not keep a copy of the ruleset", extra={"error": str(error)})
+
+    def reload(self) -> bool:
+        """Validate the file and swap it in; on any problem keep the ruleset in use."""
+        with self._lock:
+            self._mtime = self._stat()
+            try:
+                ruleset = self._load(self.path)
+            except RulesError as error:
+                log.error("rules reload refused; the previous ruleset stays in use",
+                          extra={"problems": error.problems, "kept_hash": self._current.hash})
+                return False
+            self._current = ruleset
+            self._keep(ruleset)
+        log.info("rules reloaded", extra={"hash": ruleset.hash, "rules": len(ruleset.rules)})
+        return True
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return None
+
+    def reload_if_changed(self) -> bool:
+        return self._stat() != self._mtime and self.reload()
+
+    def install_sighup(self) -> bool:
+        """Reload on SIGHUP; only possible from the main thread (gunicorn and huey workers).
+
+        The reload runs in a thread of its own, so a large ruleset (100 000 rules take tens of
+        seconds to validate) never stalls the worker's main loop; requests keep being served by
+        the old ruleset until the new one is swapped in.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return False
+
+        def on_hangup(signum, frame) -> None:
+            threading.Thread(target=self.reload, name="rules-reload", daemon=True).start()
+
+        signal.signal(signal.SIGHUP, on_hangup)
+        return True
+
+    def watch(self, interval: float) -> threading.Thread:
+        """Poll the file's modification time every ``interval`` seconds in a daemon thread."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(interval):
+                self.reload_if_changed()
+
+        thread = threading.Thread(target=run, name="rules-watch", daemon=True)
+        thread.stop = stop  # type: ignore[attr-defined]
+        thread.start()
+        return thread

@@ -1,0 +1,125 @@
+"""The loaded ruleset: destinations and ordered rules, as immutable values.
+
+Secrets (the credentials handed to Sinch and the service's own read credentials) live only in
+:class:`Destination` and never show in its ``repr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Mapping
+
+from app.placeholders import Template
+from app.rules.matching import PatternSet, Window
+from app.storage.keys import KeyTemplate
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    url: KeyTemplate
+    sinch_credentials: str = field(repr=False)
+    read: Mapping[str, str] = field(repr=False)
+    format: str = "mp3"
+    transcription_locale: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return self.url.scheme
+
+
+@dataclass(frozen=True)
+class Conditions:
+    events: frozenset[str] = frozenset({"ice"})
+    domain: frozenset[str] | None = None
+    origin: str | None = None                      # pstn (inbound PSTN), app (app-originated) or
+                                                   # callout (an ACE of a call we saw no ICE for)
+    cli: PatternSet | None = None
+    to: PatternSet | None = None
+    to_type: frozenset[str] | None = None
+    headers: tuple[tuple[str, PatternSet], ...] = ()
+    custom: PatternSet | None = None
+    application_key: PatternSet | None = None
+    hours: tuple[Window, ...] = ()
+    sample: float | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self == Conditions()
+
+
+@dataclass(frozen=True)
+class Announcement:
+    say: str | None = None
+    play: tuple[str, ...] = ()
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
+class Consent:
+    prompt: str
+    accept: str = "1"
+    locale: str | None = None
+    timeout_ms: int = 5000
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    destination: str
+    format: str | None = None                      # None: the destination's default
+    mode: str = "instruction"                      # instruction | flag | conference
+    announce: Announcement | None = None
+    consent: Consent | None = None
+    transcription_locale: str | None = None
+    retain_days: int | None = None                 # delete the file this many days after recording
+
+
+@dataclass(frozen=True)
+class Connect:
+    kind: str                                      # dialled | pstn | sip | user | conference | continue | hangup
+    target: Template | None = None
+    cli: str | None = None
+    max_duration: int | None = None
+    dial_timeout: int | None = None
+    transport: str | None = None
+    moh: str | None = None
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Sidecar mode for a rule: ``merge`` the recording into the upstream's reply, leave the
+    reply alone (``only``) or answer from the rules without the upstream (``off``)."""
+
+    mode: str = "merge"
+    url: str | None = None  # None: UPSTREAM_CALLBACK_URL
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    index: int
+    when: Conditions
+    connect: Connect
+    record: RecordPlan | None = None
+    upstream: Upstream | None = None  # None: merge when UPSTREAM_CALLBACK_URL is set
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    version: int
+    destinations: Mapping[str, Destination]
+    rules: tuple[Rule, ...]
+    hash: str
+    source: str = "<memory>"
+
+    @cached_property
+    def index(self):
+        """The rule index (:class:`app.rules.engine.RuleIndex`), built once per ruleset."""
+        from app.rules.engine import RuleIndex  # the engine imports this module
+
+        return RuleIndex(self.rules)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((rule for rule in self.rules if rule.id == rule_id), None)

@@ -1,0 +1,484 @@
+"""Reading a ruleset file: YAML → ``${VAR}`` interpolation → marshmallow validation → :class:`Ruleset`.
+
+Every problem is reported with its path in the file (``rules[3].when.to[1]``), what is wrong and
+how to fix it, all at once. Credentials must come from the environment (``${REC_S3_KEY}``);
+a literal secret — including a ``${VAR:-default}`` default — is refused unless the file says
+``allow_literal_credentials: true`` (demo set-ups) or ``RULES_ALLOW_LITERAL_CREDENTIALS`` is on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import time
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
+
+from app.placeholders import Template, TemplateError
+from app.rules.matching import PatternSet, Window, parse_days
+from app.rules.model import (
+    Announcement, Conditions, Connect, Consent, Destination, RecordPlan, Rule, Ruleset, Upstream,
+)
+from app.sinch.svaml import ACTIONS_ALLOWED, FORMATS, MAX_CALL_SECONDS, MAX_CONFERENCE_ID, MAX_SAY_CHARS, MOH
+from app.storage import READ_KEYS
+from app.storage.keys import KeyTemplate
+from app.validation import flatten_messages
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+
+# marshmallow reports a Dict's entries as NAME.value / NAME.key; the file only has NAME.
+_DICT_VALUE = re.compile(r"^((?:destinations|rules\[\d+\]\.when\.header)\.[^.]+)\.(?:value|key)")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
+READ_SECRETS = {"secret_key", "connection_string", "account_key", "sas_token", "hmac_secret", "credentials_json"}
+EVENTS = ("ice", "ace", "pie")
+CONNECT_ACTIONS = {  # connect kind -> the SVAML action it becomes
+    "pstn": "connectPstn", "sip": "connectSip", "user": "connectMxp", "conference": "connectConf",
+    "continue": "continue", "hangup": "hangup",
+}
+
+
+class RulesError(ValueError):
+    """A ruleset that cannot be used; ``problems`` maps a path in the file to what is wrong."""
+
+    def __init__(self, problems: Mapping[str, list[str]], source: str = "<memory>"):
+        self.problems, self.source = dict(problems), source
+        lines = [f"  {path}: {' '.join(text)}" for path, text in sorted(self.problems.items())]
+        super().__init__(f"{source}: {len(lines)} problem(s)\n" + "\n".join(lines))
+
+
+# --------------------------------------------------------------------------- interpolation
+
+
+def interpolate(tree: Any, environ: Mapping[str, str], allow_literal: bool) -> tuple[Any, dict[str, list[str]]]:
+    """Replace ``${VAR}``/``${VAR:-default}`` in every string; check where secrets come from."""
+    problems: dict[str, list[str]] = {}
+
+    def fill(text: str, path: str) -> str:
+        def replace(match: re.Match) -> str:
+            name, default = match.group(1), match.group(3)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            problems.setdefault(path, []).append(
+                f"environment variable {name} is not set (set it, or write ${{{name}:-default}})")
+            return match.group(0)  # already reported: keep the reference so nothing else complains
+        return _REFERENCE.sub(replace, text)
+
+    def walk(node: Any, path: str, parent_key: str | None, siblings: Mapping | None) -> Any:
+        if isinstance(node, dict):
+            return {key: walk(value, f"{path}.{key}" if path else str(key), str(key), node)
+                    for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value, f"{path}[{i}]", None, None) for i, value in enumerate(node)]
+        if not isinstance(node, str):
+            return node
+        if not allow_literal:
+            problem = _literal_secret(node, path, parent_key, siblings)
+            if problem:
+                problems.setdefault(path, []).append(problem)
+        return fill(node, path)
+
+    return walk(tree, "", None, None), problems
+
+
+def _only_reference(text: str) -> bool:
+    match = _REFERENCE.fullmatch(text.strip())
+    return bool(match) and match.group(2) is None
+
+
+def _literal_secret(raw: str, path: str, key: str | None, siblings: Mapping | None) -> str | None:
+    advice = ("write it as an environment reference like ${REC_WRITE_SECRET}; literal credentials "
+              "(and ${VAR:-default} defaults) need allow_literal_credentials: true, for demos only")
+    if path.startswith("destinations.") and path.count(".") == 3 and ".read." in path and key in READ_SECRETS:
+        return None if _only_reference(raw) else f"is a secret: {advice}"
+    if key != "sinch_credentials" or not path.startswith("destinations.") or path.count(".") != 2:
+        return None
+    scheme = str((siblings or {}).get("url", "")).partition("://")[0]
+    # Each reference becomes one marker, so the ":" inside ${VAR:-default} does not split.
+    parts = _REFERENCE.sub(lambda m: "\x00" if m.group(2) is None else "\x01", raw).split(":")
+    secret_parts = parts[:2] if scheme == "s3" else parts  # an S3 region may be written as it is
+    if any(part != "\x00" for part in secret_parts):
+        return f"holds a literal secret: {advice}"
+    return None
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class StringOrList(fields.Field):
+    """A pattern written alone or as a list: ``"+4670*"`` or ``["+4670*", "!+46701*"]``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+            raise ValidationError("must be a pattern or a list of patterns (strings)")
+        return items
+
+
+class Patterns(StringOrList):
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return PatternSet.parse(items)
+        except ValueError as error:
+            raise ValidationError(str(error))
+
+
+class Choices(StringOrList):
+    def __init__(self, choices: tuple[str, ...], **kwargs):
+        super().__init__(**kwargs)
+        self.choices = choices
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = [i.lower() for i in super()._deserialize(value, attr, data, **kwargs)]
+        wrong = [i for i in items if i not in self.choices]
+        if wrong:
+            raise ValidationError(f"{', '.join(wrong)} not allowed; use {', '.join(self.choices)}")
+        return frozenset(items)
+
+
+class Clock(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            hours, minutes = (int(part) for part in text.split(":"))
+            return time(23, 59, 59, 999999) if (hours, minutes) == (24, 0) else time(hours, minutes)
+        except ValueError:
+            raise ValidationError(f"'{text}' is not a time of day; write HH:MM, e.g. 08:00")
+
+
+class HoursSchema(_Strict):
+    days = fields.Raw(load_default="all")
+    from_ = Clock(data_key="from", required=True)
+    to = Clock(required=True)
+    tz = fields.String(load_default="UTC")
+
+    @post_load
+    def build(self, data, **kwargs) -> Window:
+        try:
+            days = parse_days(data["days"])
+        except (ValueError, AttributeError) as error:
+            raise ValidationError(str(error), "days")
+        try:
+            zone = ZoneInfo(data["tz"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"'{data['tz']}' is not an IANA time zone; e.g. Europe/Stockholm", "tz")
+        if data["from_"] == data["to"]:
+            raise ValidationError("from and to are equal; the window would be empty", "to")
+        text = f"{data['days']} {data['from_']:%H:%M}-{data['to']:%H:%M} {data['tz']}"
+        return Window(days, data["from_"], data["to"], zone, text)
+
+
+class HoursField(fields.Field):
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = value if isinstance(value, list) else [value]
+        return tuple(_HOURS.load(item) if isinstance(item, dict) else _not_a_window() for item in items)
+
+
+def _not_a_window():
+    raise ValidationError("must be {days, from, to, tz} or a list of them")
+
+
+_HOURS = HoursSchema()  # one instance: building a schema deep-copies its fields
+
+
+class WhenSchema(_Strict):
+    event = Choices(EVENTS)
+    domain = Choices(("pstn", "mxp"))
+    origin = fields.String(validate=validate.OneOf(("pstn", "app", "callout")))
+    cli = Patterns()
+    to = Patterns()
+    to_type = Choices(("number", "did", "username", "sip"), data_key="to.type")
+    header = fields.Dict(keys=fields.String(validate=validate.Length(min=1)), values=Patterns())
+    custom = Patterns()
+    application_key = Patterns()
+    hours = HoursField()
+    sample = fields.Float(validate=validate.Range(min=0, max=100, error="must be a percentage from 0 to 100"))
+
+    @pre_load
+    def to_type_spelling(self, data, **kwargs):
+        if isinstance(data, dict) and "to_type" in data and "to.type" not in data:
+            data = {("to.type" if key == "to_type" else key): value for key, value in data.items()}
+        return data
+
+    @post_load
+    def build(self, data, **kwargs) -> Conditions:
+        return Conditions(
+            events=data.get("event", frozenset({"ice"})), domain=data.get("domain"), origin=data.get("origin"),
+            cli=data.get("cli"), to=data.get("to"), to_type=data.get("to_type"),
+            headers=tuple(sorted((name.lower(), patterns) for name, patterns in data.get("header", {}).items())),
+            custom=data.get("custom"), application_key=data.get("application_key"),
+            hours=data.get("hours", ()), sample=data.get("sample"),
+        )
+
+
+class AnnounceSchema(_Strict):
+    say = fields.String(validate=validate.Length(min=1, max=MAX_SAY_CHARS))
+    play = StringOrList()
+    locale = fields.String()
+
+    @post_load
+    def build(self, data, **kwargs) -> Announcement:
+        if ("say" in data) == ("play" in data):
+            raise ValidationError("give either say (text) or play (file URLs or prompts)")
+        return Announcement(data.get("say"), tuple(data.get("play", ())), data.get("locale"))
+
+
+class ConsentSchema(_Strict):
+    prompt = fields.String(required=True, validate=validate.Length(min=1, max=MAX_SAY_CHARS))
+    accept = fields.String(load_default="1", validate=validate.Regexp(r"^[0-9#*]$", error="must be one key: 0-9, * or #"))
+    locale = fields.String()
+    timeout_ms = fields.Integer(load_default=5000, validate=validate.Range(min=1000, max=60000))
+    repeats = fields.Integer(load_default=1, validate=validate.Range(min=0, max=5))
+
+    @post_load
+    def build(self, data, **kwargs) -> Consent:
+        return Consent(**data)
+
+
+class TranscriptionSchema(_Strict):
+    locale = fields.String(required=True)
+
+
+class RecordSchema(_Strict):
+    destination = fields.String(required=True)
+    format = fields.String(validate=validate.OneOf(FORMATS))
+    mode = fields.String(load_default="instruction", validate=validate.OneOf(("instruction", "flag", "conference")))
+    announce = fields.Nested(AnnounceSchema)
+    consent = fields.Nested(ConsentSchema)
+    transcription = fields.Nested(TranscriptionSchema)
+    retain_days = fields.Integer(validate=validate.Range(min=1, max=36500, error="must be 1 to 36500 days"))
+
+    @post_load
+    def build(self, data, **kwargs) -> RecordPlan:
+        transcription = data.get("transcription")
+        return RecordPlan(data["destination"], data.get("format"), data["mode"], data.get("announce"),
+                          data.get("consent"), transcription["locale"] if transcription else None,
+                          data.get("retain_days"))
+
+
+_RECORD = RecordSchema()
+
+
+class RecordField(fields.Field):
+    """``record: false`` or ``record: {destination: …, …}``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is False:
+            return None
+        if not isinstance(value, dict):
+            raise ValidationError("must be false or a mapping with at least destination")
+        return _RECORD.load(value)
+
+
+class ConnectSchema(_Strict):
+    pstn = fields.String()
+    sip = fields.String()
+    user = fields.String()
+    conference = fields.String()
+    cli = fields.String()
+    max_duration = fields.Integer(validate=validate.Range(min=1, max=MAX_CALL_SECONDS))
+    dial_timeout = fields.Integer(validate=validate.Range(min=1, max=600))
+    transport = fields.String(validate=validate.OneOf(("UDP", "TCP", "TLS")))
+    moh = fields.String(validate=validate.OneOf(MOH))
+
+    @post_load
+    def build(self, data, **kwargs) -> Connect:
+        targets = [kind for kind in ("pstn", "sip", "user", "conference") if kind in data]
+        if len(targets) != 1:
+            raise ValidationError("name exactly one of pstn, sip, user, conference (or write connect: dialled)")
+        kind = targets[0]
+        try:
+            target = Template.parse(data[kind], allowed=("callid", "rule", "cli", "to"))
+        except TemplateError as error:
+            raise ValidationError(str(error), kind)
+        if kind == "conference" and "{" not in data[kind] and len(data[kind]) > MAX_CONFERENCE_ID:
+            raise ValidationError(f"is longer than {MAX_CONFERENCE_ID} characters", kind)
+        return Connect(kind, target, data.get("cli"), data.get("max_duration"), data.get("dial_timeout"),
+                       data.get("transport"), data.get("moh"))
+
+
+_CONNECT = ConnectSchema()
+
+
+class ConnectField(fields.Field):
+    """``connect: dialled | continue | hangup`` or a mapping naming the target."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if value not in ("dialled", "continue", "hangup"):
+                raise ValidationError(f"'{value}' is not a connect word; use dialled, continue, hangup "
+                                      "or a mapping such as {pstn: '+46855500000'}")
+            return Connect(value)
+        if not isinstance(value, dict):
+            raise ValidationError("must be dialled, continue, hangup or a mapping such as {pstn: ...}")
+        return _CONNECT.load(value)
+
+
+class UpstreamField(fields.Field):
+    """``upstream: merge | only | off`` or ``{mode: merge, url: https://...}`` (sidecar mode)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = {"mode": value}
+        if not isinstance(value, dict) or set(value) - {"mode", "url"}:
+            raise ValidationError("must be merge, only, off, or {mode: ..., url: ...}")
+        mode = value.get("mode", "merge")
+        if mode not in ("merge", "only", "off"):
+            raise ValidationError(f"'{mode}' is not a mode; use merge, only or off")
+        url = value.get("url")
+        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            raise ValidationError("url must be the upstream's http(s) callback URL")
+        return Upstream(mode, url)
+
+
+class RuleSchema(_Strict):
+    id = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", error="must be 1-64 letters, digits, '.', '_' or '-'"))
+    when = fields.Nested(WhenSchema, load_default=None)
+    record = RecordField(load_default=None)
+    connect = ConnectField(load_default=None)
+    upstream = UpstreamField(load_default=None)
+
+
+class DestinationSchema(_Strict):
+    url = fields.String(required=True)
+    sinch_credentials = fields.String(required=True, validate=validate.Length(min=1, error="is empty"))
+    read = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    format = fields.String(load_default="mp3", validate=validate.OneOf(FORMATS))
+    transcription_locale = fields.String()
+
+    @validates_schema
+    def url_is_a_key_template(self, data, **kwargs):
+        try:
+            template = KeyTemplate.parse(data.get("url", ""))
+        except TemplateError as error:
+            raise ValidationError(str(error), "url")
+        unknown = sorted(set(data.get("read", {})) - READ_KEYS[template.scheme])
+        if unknown:
+            raise ValidationError(f"{', '.join(unknown)} not known for {template.scheme}://; use "
+                                  f"{', '.join(sorted(READ_KEYS[template.scheme]))}", "read")
+
+
+class RulesetSchema(_Strict):
+    version = fields.Integer(required=True, validate=validate.Equal(1, error="must be 1"))
+    allow_literal_credentials = fields.Boolean(load_default=False)
+    destinations = fields.Dict(keys=fields.String(validate=validate.Regexp(
+                                   r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", error="names use letters, digits, '_' and '-'")),
+                               values=fields.Nested(DestinationSchema), load_default=dict)
+    rules = fields.List(fields.Nested(RuleSchema), required=True,
+                        validate=validate.Length(min=1, error="needs at least the default rule"))
+
+    @validates_schema
+    def rules_hang_together(self, data, **kwargs):
+        rules, destinations = data.get("rules") or [], data.get("destinations") or {}
+        problems: dict = {}
+
+        def problem(index: int, where: str, text: str) -> None:
+            node = problems.setdefault(index, {})
+            for part in where.split(".")[:-1]:
+                node = node.setdefault(part, {})
+            node.setdefault(where.split(".")[-1], []).append(text)
+
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(rules):
+            when = rule["when"] or Conditions()
+            record, connect = rule["record"], rule["connect"]
+            if rule["id"] in seen:
+                problem(index, "id", f"'{rule['id']}' is already used by rules[{seen[rule['id']]}]; ids must be unique")
+            seen.setdefault(rule["id"], index)
+            kind = connect.kind if connect else ("dialled" if "ice" in when.events else "continue")
+            for event in sorted(when.events):
+                if kind == "dialled" and event != "ice":
+                    problem(index, "connect", f"dialled needs the ICE of the call; a rule for {event} can connect "
+                                              "continue, hangup, conference or a fixed pstn/sip target")
+                elif kind != "dialled" and CONNECT_ACTIONS[kind] not in ACTIONS_ALLOWED[event]:
+                    problem(index, "connect", f"{kind} is not allowed in a {event} reply (Sinch would reject it)")
+            if record is None:
+                continue
+            if record.destination not in destinations:
+                known = ", ".join(sorted(destinations)) or "none defined"
+                problem(index, "record.destination", f"'{record.destination}' is not a destination (known: {known})")
+            if record.mode == "conference" and kind != "conference":
+                problem(index, "record.mode", "conference recording needs connect: {conference: ...}")
+            if record.mode == "instruction" and kind == "user":
+                problem(index, "record.mode", "Sinch does not record app calls (connectMxp) with instructions; "
+                                              "use mode: flag")
+            if record.mode != "instruction" and kind in ("hangup",):
+                problem(index, "record.mode", "nothing to record: the rule hangs up")
+            if record.consent is not None:
+                if rule["upstream"] is not None and rule["upstream"].mode != "off":
+                    problem(index, "record.consent", "in sidecar mode the upstream owns the menus: consent needs "
+                                                     "upstream: off on this rule")
+                if when.events != frozenset({"ice"}):
+                    problem(index, "record.consent", "consent is asked in answer to the ICE; use it in an ice rule")
+                if kind == "user" or when.domain == frozenset({"mxp"}):
+                    problem(index, "record.consent", "Sinch sends no PIE for app calls, so consent cannot be asked")
+        if rules:
+            last = rules[-1]
+            if last["when"] is not None and not last["when"].is_default:
+                problems.setdefault(len(rules) - 1, {}).setdefault("when", []).append(
+                    "the last rule must be the default: remove its when so every call gets an answer")
+        if problems:
+            raise ValidationError({"rules": problems})
+
+    @post_load
+    def build(self, data, **kwargs) -> dict:
+        return data
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_ruleset(text: str, environ: Mapping[str, str], *, source: str = "<memory>",
+                  allow_literal_credentials: bool = False) -> Ruleset:
+    """A validated ruleset from YAML text, or :class:`RulesError` listing every problem."""
+    try:
+        tree = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"
+        raise RulesError({where: [f"is not valid YAML: {getattr(error, 'problem', None) or error}"]}, source)
+    if not isinstance(tree, dict):
+        raise RulesError({"_file": ["must be a mapping with version, destinations and rules"]}, source)
+    allow = allow_literal_credentials or tree.get("allow_literal_credentials") is True
+    tree, problems = interpolate(tree, environ, allow)
+    try:
+        data = RulesetSchema().load(tree)
+    except ValidationError as error:
+        for path, text_ in flatten_messages(error.messages).items():
+            problems.setdefault(_DICT_VALUE.sub(r"\1", path), []).extend(text_)
+        data = None
+    if problems:
+        raise RulesError(problems, source)
+    destinations = {
+        name: Destination(name, KeyTemplate.parse(spec["url"]), spec["sinch_credentials"], dict(spec["read"]),
+                          spec["format"], spec.get("transcription_locale"))
+        for name, spec in data["destinations"].items()
+    }
+    rules = tuple(
+        Rule(rule["id"], index, rule["when"] or Conditions(),
+             rule["connect"] or Connect("dialled" if "ice" in (rule["when"] or Conditions()).events else "continue"),
+             rule["record"], rule["upstream"])
+        for index, rule in enumerate(data["rules"])
+    )
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return Ruleset(1, destinations, rules, digest, source)
+
+
+def load_ruleset(path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False) -> Ruleset:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RulesError({"_file": [f"cannot be read ({error.strerror}); check RULES_FILE"]}, str(path))
+    return parse_ruleset(text, environ, source=str(path), allow_literal_credentials=allow_literal_credentials)

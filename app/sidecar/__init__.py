@@ -1,0 +1,86 @@
+"""Sidecar mode: recording policy in front of an existing Sinch application.
+
+sinch-recorder owns the callback URL and forwards every verified callback to the team's backend
+(``UPSTREAM_CALLBACK_URL``, or a rule's ``upstream.url``), re-signed for its path. For ICE, ACE and
+PIE the upstream's SVAML is validated and the rules' recording merged in (``merge.py``); a rule
+can leave the reply alone (``upstream: only``) or answer without the upstream (``upstream: off``).
+When the upstream is slow, down or answers invalid SVAML, the fallback reply is used — with the
+recording still applied — and the problem is logged and counted. DiCE and notify are handled
+locally and forwarded in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Callable, Mapping
+
+from app.metrics import UPSTREAM_REQUESTS, UPSTREAM_SECONDS
+from app.rules.decide import PENDING, Decision, masked, pending_recording
+from app.rules.model import Rule, Ruleset
+from app.sidecar.merge import merge
+from app.sidecar.upstream import UpstreamClient, UpstreamReply
+
+log = logging.getLogger(__name__)
+
+
+def upstream_of(rule: Rule | None, default_url: str | None) -> tuple[str, str | None]:
+    """``(mode, url)`` for a rule: its own ``upstream`` setting, else merge into the default."""
+    if rule is not None and rule.upstream is not None:
+        return rule.upstream.mode, rule.upstream.url or default_url
+    return ("merge", default_url) if default_url else ("off", None)
+
+
+def consent_conflicts(ruleset: Ruleset, default_url: str | None) -> dict[str, list[str]]:
+    """Rules asking for consent where the upstream owns the menus (a ruleset check)."""
+    return {f"rules[{rule.index}].record.consent": ["in sidecar mode the upstream owns the menus: consent needs "
+                                                    "upstream: off on this rule"]
+            for rule in ruleset.rules
+            if rule.record and rule.record.consent and upstream_of(rule, default_url)[0] != "off"}
+
+
+class Sidecar:
+    def __init__(self, default_url: str | None, client: UpstreamClient, rules: Callable[[], Ruleset],
+                 fallback: Callable[[dict], dict], applications: Mapping[str, bytes]):
+        self.default_url, self.client, self.rules = default_url, client, rules
+        self.fallback, self.applications = fallback, applications
+        self.background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="upstream")
+
+    def _forward(self, url: str, incoming, application_key: str | None, kind: str, expect_svaml: bool) -> UpstreamReply:
+        key = application_key or next(iter(self.applications), None)
+        reply = self.client.forward(url, incoming.body, incoming.content_type, key, self.applications.get(key or ""),
+                                    kind, expect_svaml=expect_svaml)
+        UPSTREAM_REQUESTS.labels(kind, reply.outcome).inc()
+        UPSTREAM_SECONDS.labels(kind).observe(reply.millis / 1000.0)
+        if not reply.ok:
+            log.warning("upstream failed; the fallback answers", extra={
+                "event": kind, "outcome": reply.outcome, "reason": reply.problem, "upstream": url})
+        return reply
+
+    def answer(self, event: dict, decision: Decision, call: dict | None, incoming, application_key: str | None) -> Decision:
+        """The reply to an ICE/ACE/PIE in sidecar mode, built on the rules' ``decision``."""
+        kind, ruleset = event["event"], self.rules()
+        rule_id = decision.rule_id or (call or {}).get("rule_id")
+        mode, url = upstream_of(ruleset.rule(rule_id) if rule_id else None, self.default_url)
+        if mode == "off" or url is None or decision.consent == PENDING:
+            return decision
+        reply = self._forward(url, incoming, application_key, kind, expect_svaml=True)
+        base = reply.svaml if reply.ok else self.fallback(event)
+        info = {"url": url, "outcome": reply.outcome, "status": reply.status, "ms": round(reply.millis, 1),
+                "reply": masked(reply.svaml) if reply.svaml else None, "problem": reply.problem, "mode": mode}
+        if mode == "only":
+            return replace(decision, svaml=base, recordings=(), part=None, upstream=info)
+        part = decision.part if kind == "ice" else pending_recording(event, ruleset, datetime.now(timezone.utc), call)
+        if part is None:
+            return replace(decision, svaml=base, recordings=(), upstream=info)
+        merged, planned, how = merge(base, part)
+        info["merge"] = how
+        return replace(decision, svaml=merged, recordings=(planned,) if planned else (), upstream=info)
+
+    def pass_on(self, event: dict, incoming, application_key: str | None) -> None:
+        """DiCE and notify: forwarded in the background (to UPSTREAM_CALLBACK_URL); its answer
+        does not matter, and the local handling never waits for it."""
+        if self.default_url is not None:
+            self.background.submit(self._forward, self.default_url, incoming, application_key, event["event"], False)

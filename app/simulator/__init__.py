@@ -1,0 +1,1 @@
+"""A faithful local Sinch platform, for development and tests (see ``flask sinch simulate``)."""

@@ -1,0 +1,185 @@
+"""``flask sinch simulate call`` and ``flask sinch simulate load``: play the platform locally."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+import click
+
+from app.simulator.platform import CallReport, CallSpec, Endpoints, Misbehaviour, Platform
+from app.sinch.options import CALL_HEADER
+
+DEFAULT_TARGET = "http://127.0.0.1:5000/sinch/callback"
+
+
+@click.group("sinch", help="The Sinch platform, played locally.")
+def cli() -> None:
+    pass
+
+
+@cli.group("simulate", help="Play calls against a running service, the way Sinch does.")
+def simulate() -> None:
+    pass
+
+
+def _platform_options(function):
+    options = [
+        click.option("--target", default=lambda: os.environ.get("SIMULATOR_TARGET", DEFAULT_TARGET),
+                     show_default=DEFAULT_TARGET, help="The service's callback URL (SIMULATOR_TARGET)."),
+        click.option("--key", default=lambda: os.environ.get("SINCH_APPLICATION_KEY", ""),
+                     help="Application key [SINCH_APPLICATION_KEY]."),
+        click.option("--secret", default=lambda: os.environ.get("SINCH_APPLICATION_SECRET", ""),
+                     help="Application secret [SINCH_APPLICATION_SECRET]."),
+        click.option("--s3-endpoint", default=lambda: os.environ.get("SIMULATOR_S3_ENDPOINT", ""),
+                     help="Where an S3-compatible store listens [SIMULATOR_S3_ENDPOINT]."),
+        click.option("--azure-endpoint", default=lambda: os.environ.get("SIMULATOR_AZURE_ENDPOINT", ""),
+                     help="Azure blob endpoint, e.g. Azurite's [SIMULATOR_AZURE_ENDPOINT]."),
+        click.option("--gcs-endpoint", default=lambda: os.environ.get("SIMULATOR_GCS_ENDPOINT", ""),
+                     help="A GCS emulator's address [SIMULATOR_GCS_ENDPOINT]."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _call_options(function):
+    options = [
+        click.option("--cli", "cli_number", default="+46701234567", show_default=True),
+        click.option("--to", default="+46812345678", show_default=True, help="Number, app user or SIP address."),
+        click.option("--domain", type=click.Choice(["pstn", "mxp", "sip"]), default="pstn", show_default=True),
+        click.option("--press", help="Digits to answer a menu with (none: the menu times out)."),
+        click.option("--duration", type=click.FloatRange(0, 14400), default=5, show_default=True,
+                     help="Seconds of call, and of audio in each recording."),
+        click.option("--header", "headers", multiple=True, type=CALL_HEADER, help="A call header (repeatable)."),
+        click.option("--format", "upload_format", type=click.Choice(["mp3", "wav"]),
+                     help="The format the platform writes; default: as requested (mp3 when unsaid)."),
+        click.option("--duplicate-notifies", is_flag=True, help="Send every notify twice."),
+        click.option("--reorder-notifies", is_flag=True, help="recording_available before recording_finished."),
+        click.option("--late-availability", is_flag=True, help="Announce the file before uploading it."),
+        click.option("--missing-available", is_flag=True, help="Never send recording_available."),
+        click.option("--empty-upload", is_flag=True, help="Upload a zero-byte file."),
+        click.option("--wrong-signature", is_flag=True, help="Sign with the wrong secret."),
+        click.option("--slow-sender", type=float, default=0.0, help="Seconds between 64-byte body chunks."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _platform(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint) -> Platform:
+    if not key or not secret:
+        raise click.UsageError("give --key and --secret (or set SINCH_APPLICATION_KEY and SINCH_APPLICATION_SECRET) "
+                               "as configured in the service")
+    return Platform(target, key, secret, endpoints=Endpoints(s3_endpoint or None, azure_endpoint or None,
+                                                             gcs_endpoint or None))
+
+
+def _spec(cli_number, to, domain, press, duration, headers, call_id=None, **flags) -> CallSpec:
+    return CallSpec(cli=cli_number, to=to, domain=domain, press=press, duration=duration, call_id=call_id,
+                    headers=tuple(headers), misbehave=Misbehaviour(**flags))
+
+
+def _describe(reply: dict | None) -> str:
+    if not reply:
+        return ""
+    parts = [i["name"] for i in reply.get("instructions", [])]
+    action = reply.get("action", {})
+    parts.append(action.get("name", "?") + (" (record)" if action.get("record") else ""))
+    return ", ".join(parts)
+
+
+@simulate.command("call")
+@_platform_options
+@_call_options
+@click.option("--call-id", help="Default: a new one.")
+def call_command(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint, call_id, **call) -> None:
+    """Play one call: ICE, menus, ACE, the recording uploads, DiCE and the notifies."""
+    platform = _platform(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint)
+    report = platform.call(_spec(call_id=call_id, **call))
+    click.echo(f"call {report.call_id} → {target}")
+    for exchange in report.exchanges:
+        detail = _describe(exchange.reply) if exchange.event in ("ice", "ace", "pie") else ""
+        click.echo(f"  {exchange.event:6} {exchange.status:3} {exchange.millis:7.1f} ms  {detail}")
+    for upload in report.uploads:
+        click.echo(f"  recorded {upload.uri} ({upload.size} bytes, {upload.format}, sha256 {upload.sha256[:16]}…)"
+                   + (f" + transcript {upload.transcript}" if upload.transcript else ""))
+    for problem in report.problems:
+        click.echo(f"  problem: {problem}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@simulate.command("load")
+@_platform_options
+@_call_options
+@click.option("--calls", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--wait", type=click.FloatRange(0, 3600), default=0, show_default=True,
+              help="Seconds to wait for the worker to verify the recordings (reads the service's database).")
+@click.pass_context
+def load_command(ctx, target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint, calls, concurrency, wait,
+                 **call) -> None:
+    """Play many calls at once, with a progress bar and a summary."""
+    platform = _platform(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint)
+    spec = _spec(**call)
+    reports: list[CallReport] = []
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool, \
+            click.progressbar(length=calls, label=f"{calls} calls, {concurrency} at a time", show_pos=True) as bar:
+        futures = [pool.submit(platform.call, spec) for _ in range(calls)]
+        for future in as_completed(futures):
+            reports.append(future.result())
+            bar.update(1)
+    seconds = time.perf_counter() - started
+    summary = summarize(reports, seconds)
+    if wait and summary["recordings_expected"]:
+        summary["recordings_verified"] = _verified(ctx, reports, wait)
+    click.echo(format_summary(summary))
+    for problem in sorted({p for r in reports for p in r.problems})[:10]:
+        click.echo(f"  problem: {problem}")
+    if summary["errors"]:
+        raise SystemExit(1)
+
+
+def summarize(reports: list[CallReport], seconds: float) -> dict:
+    ice = sorted(ms for report in reports for ms in report.reply_millis("ice"))
+    percentile = (lambda q: statistics.quantiles(ice, n=100, method="inclusive")[q - 1]) if len(ice) > 1 else \
+        (lambda q: ice[0] if ice else 0.0)
+    return {"calls": len(reports), "errors": sum(not r.ok for r in reports), "seconds": seconds,
+            "calls_per_second": len(reports) / seconds if seconds else 0.0,
+            "ice_p50_ms": percentile(50), "ice_p99_ms": percentile(99),
+            "recordings_expected": sum(len(r.uploads) for r in reports), "recordings_verified": None}
+
+
+def format_summary(summary: dict) -> str:
+    verified = summary["recordings_verified"]
+    return (f"calls {summary['calls']}, errors {summary['errors']}, {summary['calls_per_second']:.1f} calls/s, "
+            f"ICE reply p50 {summary['ice_p50_ms']:.1f} ms p99 {summary['ice_p99_ms']:.1f} ms, recordings "
+            + (f"verified {verified} / expected {summary['recordings_expected']}" if verified is not None
+               else f"uploaded {summary['recordings_expected']} (use --wait to count verified ones)"))
+
+
+def _verified(ctx, reports: list[CallReport], wait: float) -> int:
+    """Poll the service's database until every uploaded recording is final, or ``wait`` passes."""
+    from flask.cli import ScriptInfo
+    from sqlalchemy import func, select
+
+    from app.db import db
+    from app.recordings.models import Recording
+    from app.recordings.status import VERIFIED, is_final
+
+    uris = [upload.uri for report in reports for upload in report.uploads]
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    deadline = time.monotonic() + wait
+    with app.app_context():
+        while True:
+            rows = db.session.execute(select(Recording.status, func.count()).where(Recording.destination_url.in_(uris))
+                                      .group_by(Recording.status)).all()
+            counts = dict(rows)
+            db.session.rollback()
+            if sum(n for s, n in counts.items() if is_final(s)) >= len(uris) or time.monotonic() > deadline:
+                return counts.get(VERIFIED, 0)
+            time.sleep(0.2)

@@ -1,0 +1,296 @@
+"""A local Sinch platform: plays one call against a running service the way Sinch would.
+
+* sends a signed ICE (fresh ``x-timestamp``) and checks the SVAML reply with the platform rules;
+  an invalid reply is reported as Sinch does, with a ``callingerror`` 40001 notify;
+* executes it: prompts are skipped, ``runMenu`` → PIE with the pressed digits (or a timeout),
+  ``connectPstn``/``connectSip`` → ACE, and the call lasts ``duration`` seconds (simulated time);
+* on ``startRecording`` or the ``record`` flag it makes a real audio file of that length in the
+  requested format and uploads it to ``destinationUrl`` with only the credentials in the SVAML
+  (Sinch's default file name when the URL names none); ``stopRecording`` is accepted, but time
+  inside a call is not modelled: every segment lasts the whole call;
+* ends with DiCE, then ``recording_finished`` and ``recording_available`` per file (and
+  ``transcription_available`` with a small JSON transcript when transcription was asked);
+* misbehaves on request, like a real network (:class:`Misbehaviour`).
+
+Storage endpoints are the simulator's own settings (an emulator's address): Sinch's
+credentials say who may write, not where the emulator listens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import requests
+
+from app.simulator.audio import audio
+from app.sinch.signing import sign
+from app.sinch.svaml import SvamlError, render
+from app.storage import StorageError, parse_location, writer
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the storage emulators listen (empty: the real clouds)."""
+
+    s3: str | None = None
+    azure: str | None = None    # blob endpoint, e.g. http://127.0.0.1:10000/devstoreaccount1
+    gcs: str | None = None      # an emulator's JSON API (it checks no HMAC signatures)
+
+
+@dataclass(frozen=True)
+class Misbehaviour:
+    duplicate_notifies: bool = False   # every notify twice
+    reorder_notifies: bool = False     # recording_available before recording_finished
+    late_availability: bool = False    # recording_available before the file is uploaded
+    missing_available: bool = False    # recording_available never sent
+    empty_upload: bool = False         # a zero-byte file
+    wrong_signature: bool = False      # signed with the wrong secret
+    upload_format: str | None = None   # write this format whatever was requested (mp3 | wav)
+    slow_sender: float = 0.0           # seconds between the chunks of each request body
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    cli: str = "+46701234567"
+    to: str = "+46812345678"
+    domain: str = "pstn"               # pstn | mxp | sip
+    press: str | None = None           # digits answered to a runMenu; None: no input (timeout)
+    duration: float = 5.0
+    call_id: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    misbehave: Misbehaviour = Misbehaviour()
+
+
+@dataclass
+class Exchange:
+    event: str
+    status: int
+    millis: float
+    reply: dict | None = None
+    problem: str | None = None
+
+
+@dataclass
+class Upload:
+    uri: str
+    size: int
+    sha256: str
+    format: str
+    transcript: str | None = None
+
+
+@dataclass
+class CallReport:
+    call_id: str
+    exchanges: list[Exchange] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def reply_millis(self, event: str = "ice") -> list[float]:
+        return [e.millis for e in self.exchanges if e.event == event]
+
+
+_DEFAULT_NAME = "{stamp}_{key}_{callid}.{format}"  # reference §3.4
+
+
+class Platform:
+    def __init__(self, target: str, key: str, secret: str, *, endpoints: Endpoints = Endpoints(),
+                 timeout: float = 10.0, session: requests.Session | None = None):
+        self.target, self.key, self.secret = target, key, secret
+        self.path = requests.utils.urlparse(target).path or "/"
+        self.endpoints, self.timeout = endpoints, timeout
+        self.http = session or requests.Session()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def post(self, report: CallReport, body: dict, spec: CallSpec) -> Exchange:
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        secret = "d3Jvbmctc2VjcmV0LWZvci10ZXN0cw==" if spec.misbehave.wrong_signature else self.secret
+        headers = sign(self.key, secret, method="POST", path=self.path, body=raw)
+        data = _slowly(raw, spec.misbehave.slow_sender) if spec.misbehave.slow_sender else raw
+        started = time.perf_counter()
+        try:
+            response = self.http.post(self.target, data=data, headers=headers, timeout=self.timeout)
+        except requests.RequestException as error:
+            exchange = Exchange(body["event"], 0, (time.perf_counter() - started) * 1000,
+                                problem=f"{body['event']}: no answer ({type(error).__name__})")
+            report.exchanges.append(exchange)
+            report.problems.append(exchange.problem)
+            return exchange
+        millis = (time.perf_counter() - started) * 1000
+        reply = None
+        if response.content:
+            try:
+                reply = response.json()
+            except ValueError:
+                reply = None
+        exchange = Exchange(body["event"], response.status_code, millis, reply)
+        if response.status_code != 200:
+            exchange.problem = f"{body['event']}: HTTP {response.status_code} {response.text[:200]}"
+            report.problems.append(exchange.problem)
+        report.exchanges.append(exchange)
+        return exchange
+
+    # ------------------------------------------------------------------ a call
+
+    def call(self, spec: CallSpec) -> CallReport:
+        call_id = spec.call_id or uuid.uuid4().hex
+        report = CallReport(call_id)
+        started = datetime.now(timezone.utc)
+        recordings: list[dict] = []  # {"options": ..., "conference": bool}
+        ice = self.post(report, self._ice(call_id, spec, started), spec)
+        answered = False
+        if ice.status == 200:
+            answered = self._run(report, spec, call_id, "ice", ice.reply, recordings)
+        duration = int(spec.duration) if answered else 0
+        self.post(report, {"event": "dice", "callid": call_id, "timestamp": _stamp(), "version": 1,
+                           "reason": "CALLERHANGUP" if answered else "MANAGERHANGUP",
+                           "result": "ANSWERED" if answered else "FAILED", "duration": duration,
+                           "from": spec.cli, "to": self._to(spec), "applicationKey": self.key}, spec)
+        for segment in recordings:
+            self._finish_recording(report, spec, call_id, segment, started, duration)
+        return report
+
+    def _ice(self, call_id: str, spec: CallSpec, started: datetime) -> dict:
+        body = {"event": "ice", "callid": call_id, "timestamp": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "version": 1, "cli": spec.cli, "to": self._to(spec),
+                "domain": "mxp" if spec.domain == "mxp" else "pstn",
+                "originationType": "MXP" if spec.domain == "mxp" else "PSTN", "applicationKey": self.key,
+                "callResourceUrl": f"https://calling-euc1.api.sinch.com/calling/v1/calls/id/{call_id}",
+                "userRate": {"currencyId": "EUR", "amount": 0.01}}
+        if spec.headers:
+            body["callHeaders"] = [{"key": k, "value": v} for k, v in spec.headers]
+        return body
+
+    @staticmethod
+    def _to(spec: CallSpec) -> dict:
+        if spec.domain == "sip":
+            return {"type": "sip", "endpoint": spec.to}
+        if spec.domain == "mxp" and not spec.to.lstrip("+").isdigit():
+            return {"type": "username", "endpoint": spec.to}
+        return {"type": "number", "endpoint": spec.to}
+
+    def _run(self, report: CallReport, spec: CallSpec, call_id: str, kind: str, reply: dict | None,
+             recordings: list[dict]) -> bool:
+        """Execute one SVAML reply; True when the call got connected (and so lasts)."""
+        try:
+            render(reply if reply is not None else {}, kind)
+        except SvamlError as error:
+            report.problems.append(f"{kind} reply rejected (40001 illegal SVAML): {error}")
+            self.post(report, {"event": "notify", "callid": call_id, "version": 1, "type": "callingerror",
+                               "errorCode": 40001, "errorMsg": f"Illegal SVAML: {error}"[:500]}, spec)
+            return False
+        for instruction in reply.get("instructions", []):
+            if instruction["name"] == "startRecording":
+                recordings.append({"options": instruction["options"], "conference": None})
+        action = reply["action"]
+        name = action["name"]
+        if action.get("record"):
+            recordings.append({"options": action["recordingOptions"],
+                               "conference": action.get("conferenceId") if name == "connectConf" else None})
+        if name == "runMenu":
+            return self._menu(report, spec, call_id, action, recordings)
+        if name in ("connectPstn", "connectSip"):
+            ace = self.post(report, {"event": "ace", "callid": call_id, "timestamp": _stamp(), "version": 1,
+                                     "applicationKey": self.key}, spec)
+            return ace.status == 200 and self._run(report, spec, call_id, "ace", ace.reply, recordings)
+        return name in ("connectMxp", "connectConf", "continue")
+
+    def _menu(self, report, spec, call_id, action, recordings) -> bool:
+        menus = {menu["id"]: menu for menu in action["menus"]}
+        menu = menus[action.get("mainMenu") or "main"]
+        if spec.press is None:
+            result = {"menuId": menu["id"], "type": "timeout", "value": "", "inputMethod": "dtmf"}
+        else:
+            option = next((o for o in menu.get("options", []) if o["dtmf"] == spec.press), None)
+            match = re.match(r"^return\((.*)\)$", option["action"]) if option else None
+            result = ({"menuId": menu["id"], "type": "return", "value": match.group(1), "inputMethod": "dtmf"}
+                      if match else {"menuId": menu["id"], "type": "sequence", "value": spec.press,
+                                     "inputMethod": "dtmf"})
+        pie = self.post(report, {"event": "pie", "callid": call_id, "timestamp": _stamp(), "version": 1,
+                                 "menuResult": result, "applicationKey": self.key}, spec)
+        return pie.status == 200 and self._run(report, spec, call_id, "pie", pie.reply, recordings)
+
+    # ------------------------------------------------------------------ recordings
+
+    def _finish_recording(self, report, spec, call_id, segment, started, duration) -> None:
+        options = segment["options"]
+        requested = options.get("format", "mp3")  # Sinch's default
+        uri = self._file_uri(options["destinationUrl"], call_id, requested, started)
+        fmt = spec.misbehave.upload_format or requested
+        notify = {"event": "notify", "callid": call_id, "version": 1, "destination": uri}
+        if segment.get("conference"):
+            notify["conferenceId"] = segment["conference"]
+        bad = spec.misbehave
+        data = b"" if bad.empty_upload else audio(fmt, max(duration, 0))
+        finished = {**notify, "type": "recording_finished"}
+        available = {**notify, "type": "recording_available"}
+        order = [available, finished] if bad.reorder_notifies else [finished, available]
+        if bad.missing_available:
+            order = [finished]
+        uploaded = False
+        for message in order:
+            if message is available and not bad.late_availability and not uploaded:
+                uploaded = self._upload(report, uri, options, data, fmt)
+            for _ in range(2 if bad.duplicate_notifies else 1):
+                self.post(report, message, spec)
+        if not uploaded:
+            self._upload(report, uri, options, data, fmt)
+        transcription = options.get("transcriptionOptions") or {}
+        if transcription.get("enabled"):
+            transcript_uri = uri.rsplit(".", 1)[0] + "-transcript.json"
+            text = json.dumps({"text": "Hello, this is a simulated call.",
+                               "lines": [{"timestamp": 0.5, "speakerLabel": "Speaker 1",
+                                          "text": "Hello, this is a simulated call."}]}).encode()
+            if self._upload(report, transcript_uri, options, text, "json"):
+                report.uploads[-1].transcript = transcript_uri
+                self.post(report, {**notify, "type": "transcription_available", "destination": transcript_uri}, spec)
+
+    def _file_uri(self, destination: str, call_id: str, fmt: str, started: datetime) -> str:
+        """The object Sinch writes: the URL as given, or Sinch's default name in that folder."""
+        scheme, _, rest = destination.partition("://")
+        parts = rest.split("/")
+        folder_only = destination.endswith("/") or len(parts) < (3 if scheme == "azure" else 2)
+        if not folder_only:
+            return destination
+        name = _DEFAULT_NAME.format(stamp=started.strftime("%Y%m%d%H%M%S"), key=self.key, callid=call_id, format=fmt)
+        return destination.rstrip("/") + "/" + name
+
+    def _upload(self, report: CallReport, uri: str, options: dict, data: bytes, fmt: str) -> bool:
+        location = parse_location(uri)
+        try:
+            if location.scheme == "gs" and self.endpoints.gcs:
+                from app.storage import reader  # an emulator: its JSON API stands in for HMAC writes
+
+                reader("gs", {"endpoint": self.endpoints.gcs}).probe_write(location, data)
+            else:
+                endpoint = {"s3": {"endpoint_url": self.endpoints.s3 or ""},
+                            "azure": {"account_url": self.endpoints.azure or ""},
+                            "gs": {}}[location.scheme]
+                writer(location, options["credentials"], endpoint).probe_write(location, data)
+        except StorageError as error:
+            report.problems.append(f"upload {uri} failed: {error}")
+            return False
+        if fmt != "json":
+            report.uploads.append(Upload(uri, len(data), hashlib.sha256(data).hexdigest(), fmt))
+        return True
+
+
+def _slowly(raw: bytes, pause: float):
+    for start in range(0, len(raw), 64):
+        yield raw[start:start + 64]
+        time.sleep(pause)
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,1 @@
+"""The Sinch Voice platform: request signing, callback schemas and SVAML."""

@@ -1,0 +1,63 @@
+"""The one storage interface every backend implements, and the errors it speaks.
+
+``stat``, streaming ``open``, ``presign``, ``copy``, ``delete`` and ``probe_write`` — small
+enough to implement three times (``s3.py``, ``azure.py``, ``gcs.py``). Errors are values a user
+can act on: :class:`NotFound`, :class:`AccessDenied`, or :class:`StorageError` with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator, Protocol
+
+from app.storage.locations import Location
+
+CHUNK = 1024 * 1024
+
+
+class StorageError(Exception):
+    """The store refused or failed; ``str()`` says what and what to do, never a credential."""
+
+
+class NotFound(StorageError):
+    pass
+
+
+class AccessDenied(StorageError):
+    pass
+
+
+class Changed(StorageError):
+    """The object changed while it was being read (a newer version replaced it)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    version: str | None = None         # ETag or generation: what a conditional read pins
+    md5: bytes | None = None           # the store's own MD5 of the content, when it keeps one
+    crc32c: bytes | None = None        # GCS's CRC32C (4 bytes, big-endian), when it gives one
+    content_type: str | None = None
+    modified: datetime | None = None
+
+
+class Backend(Protocol):
+    scheme: str
+
+    def stat(self, location: Location) -> ObjectInfo: ...
+
+    def open(self, location: Location, version: str | None = None) -> Iterator[bytes]:
+        """The object's bytes in chunks of about :data:`CHUNK`; raises :class:`Changed` when
+        ``version`` is given and the object is no longer that version."""
+        ...
+
+    def presign(self, location: Location, expires_in: int) -> str: ...
+
+    def copy(self, source: Location, target: Location) -> None: ...
+
+    def delete(self, location: Location) -> None: ...
+
+    def probe_write(self, location: Location, data: bytes) -> None:
+        """Write ``data`` — the one thing write-only (Sinch's) credentials may do."""
+        ...

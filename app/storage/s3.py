@@ -1,0 +1,91 @@
+"""Amazon S3 and S3-compatible stores (boto3). Also GCS writes with HMAC keys (XML API)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+from app.storage.backend import CHUNK, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.locations import Location
+
+_ADVICE = {
+    "SignatureDoesNotMatch": "the secret key does not match the access key",
+    "InvalidAccessKeyId": "the access key is unknown to the store",
+    "AccessDenied": "the credentials lack permission for this operation",
+    "RequestTimeTooSkewed": "this machine's clock is too far from the store's; sync it (NTP)",
+    "AuthorizationHeaderMalformed": "the region in the credentials does not match the bucket's region",
+    "PermanentRedirect": "the bucket is in another region than the one configured",
+    "NoSuchBucket": "the bucket does not exist; create it or fix the destination URL",
+}
+
+
+class S3Backend:
+    scheme = "s3"
+
+    def __init__(self, access_key: str | None, secret_key: str | None, region: str | None = None,
+                 endpoint_url: str | None = None, session_token: str | None = None):
+        config = Config(s3={"addressing_style": "path" if endpoint_url else "auto"},
+                        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+        self.client = boto3.client(
+            "s3", endpoint_url=endpoint_url or None, aws_access_key_id=access_key or None,
+            aws_secret_access_key=secret_key or None, aws_session_token=session_token or None,
+            region_name=region or None, config=config,
+        )
+
+    def _call(self, what: str, location: Location, function, **kwargs):
+        try:
+            return function(**kwargs)
+        except ClientError as error:
+            raise _translate(error, what, location) from None
+        except (EndpointConnectionError, BotoCoreError) as error:
+            raise StorageError(f"{what} {location}: cannot reach the store ({type(error).__name__})") from None
+
+    def stat(self, location: Location) -> ObjectInfo:
+        head = self._call("stat", location, self.client.head_object, Bucket=location.bucket, Key=location.key)
+        etag = head.get("ETag", "").strip('"')
+        md5 = bytes.fromhex(etag) if len(etag) == 32 and "-" not in etag else None  # single-part only
+        return ObjectInfo(size=head["ContentLength"], version=head.get("ETag"), md5=md5,
+                          content_type=head.get("ContentType"), modified=head.get("LastModified"))
+
+    def open(self, location: Location, version: str | None = None) -> Iterator[bytes]:
+        kwargs = {"IfMatch": version} if version else {}
+        response = self._call("read", location, self.client.get_object, Bucket=location.bucket,
+                              Key=location.key, **kwargs)
+        body = response["Body"]
+        try:
+            yield from body.iter_chunks(CHUNK)
+        finally:
+            body.close()
+
+    def presign(self, location: Location, expires_in: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": location.bucket, "Key": location.key}, ExpiresIn=expires_in)
+
+    def copy(self, source: Location, target: Location) -> None:
+        self._call("copy", target, self.client.copy, CopySource={"Bucket": source.bucket, "Key": source.key},
+                   Bucket=target.bucket, Key=target.key)
+
+    def delete(self, location: Location) -> None:
+        self._call("delete", location, self.client.delete_object, Bucket=location.bucket, Key=location.key)
+
+    def probe_write(self, location: Location, data: bytes) -> None:
+        self._call("write", location, self.client.put_object, Bucket=location.bucket, Key=location.key,
+                   Body=data, ContentType="application/octet-stream")
+
+
+def _translate(error: ClientError, what: str, location: Location) -> StorageError:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in ("PreconditionFailed",) or status == 412:
+        return Changed(f"{what} {location}: the object changed while it was being read")
+    if code == "NoSuchBucket":
+        return NotFound(f"{what} {location}: {_ADVICE[code]}")
+    if code in ("404", "NoSuchKey", "NotFound") or status == 404:
+        return NotFound(f"{what} {location}: no such object")
+    advice = _ADVICE.get(code)
+    if advice or status == 403:
+        return AccessDenied(f"{what} {location}: {advice or 'access denied'} ({code or status})")
+    return StorageError(f"{what} {location}: the store answered {code or status}")

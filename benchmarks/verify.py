@@ -1,0 +1,112 @@
+"""Benchmark: verifying a large recording vs plainly downloading it, same client, same run.
+
+    .venv/bin/python -m benchmarks.verify [--megabytes 200] [--rounds 3]
+
+Starts SeaweedFS on loopback and stores one MP3 of the given size twice: as a single part (its
+ETag is an MD5, so verification computes SHA-256 *and* MD5 besides probing the audio) and as a
+multipart upload (no MD5 to compare: SHA-256 and the probe). For each, alternates rounds of a
+plain download through the same boto3 client (chunks read and dropped) and ``inspect()``.
+Each round runs in a fresh process, whose peak RSS (VmHWM) is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+BUCKET = "bench"
+KEYS = {"single-part (ETag = MD5)": "calls/single.mp3", "multipart (no MD5 to compare)": "calls/multi.mp3"}
+
+
+def peak_rss_kb() -> int:
+    """VmHWM: this process's peak RSS (ru_maxrss would include the parent's, kept across exec)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
+def child(mode: str, endpoint: str, key: str) -> None:
+    from app.recordings.verify import inspect
+    from app.storage import parse_location
+    from app.storage.s3 import S3Backend
+    from tests.storage_servers import S3_SERVICE
+
+    backend = S3Backend(*S3_SERVICE, "us-east-1", endpoint)
+    location = parse_location(f"s3://{BUCKET}/{key}")
+    baseline = peak_rss_kb()
+    started = time.perf_counter()
+    if mode == "download":
+        size = sum(len(chunk) for chunk in backend.open(location))
+        detail = {}
+    else:
+        found = inspect(backend, location)
+        size = found.info.size
+        detail = {"sha256": found.sha256[:16], "md5_checked": found.info.md5 is not None and found.computed_md5 == found.info.md5,
+                  "duration_s": round((found.probe.duration_ms or 0) / 1000)}
+    seconds = time.perf_counter() - started
+    peak = peak_rss_kb()
+    print(json.dumps({"mode": mode, "bytes": size, "seconds": seconds, "peak_kb": peak, "import_kb": baseline,
+                      **detail}))
+
+
+def make_object(client, megabytes: int) -> int:
+    from app.simulator.audio import mp3
+
+    piece = mp3(600)  # ten minutes of real MP3; frames concatenate into a longer valid stream
+    data = piece * (megabytes * 1024 * 1024 // len(piece) + 1)
+    import io
+
+    from boto3.s3.transfer import TransferConfig
+
+    client.create_bucket(Bucket=BUCKET)
+    single, multi = KEYS.values()
+    client.put_object(Bucket=BUCKET, Key=single, Body=data)  # one part: the ETag is the MD5
+    client.upload_fileobj(io.BytesIO(data), BUCKET, multi,
+                          Config=TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=16 << 20))
+    size = len(data)
+    del data, piece  # the rounds run in children; keep this process small
+    return size
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    from tests.storage_servers import S3_SERVICE, s3_client, start_seaweedfs
+
+    server = start_seaweedfs()
+    try:
+        size = make_object(s3_client(server.endpoint, *S3_SERVICE), args.megabytes)
+        results = {(label, mode): [] for label in KEYS for mode in ("download", "verify")}
+        for _ in range(args.rounds):
+            for label, mode in results:
+                out = subprocess.run([sys.executable, "-m", "benchmarks.verify", "--child", mode, server.endpoint,
+                                      KEYS[label]], capture_output=True, text=True, check=True)
+                results[(label, mode)].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        server.close()
+    mb = size / 1e6
+    print(f"object: {mb:.0f} MB MP3 on SeaweedFS (loopback), {args.rounds} rounds each, a fresh process each")
+    for label in KEYS:
+        rates = {}
+        for mode in ("download", "verify"):
+            runs = results[(label, mode)]
+            rates[mode] = mb / statistics.median(r["seconds"] for r in runs)
+            peak = max(r["peak_kb"] for r in runs) / 1024
+            imports = statistics.median(r["import_kb"] for r in runs) / 1024
+            print(f"  {label:30} {mode:8} {rates[mode]:7.1f} MB/s   peak RSS {peak:5.1f} MB "
+                  f"(after imports {imports:4.1f} MB)")
+        last = results[(label, "verify")][-1]
+        print(f"  {label:30} verify/download: {rates['verify'] / rates['download']:.2f}  "
+              f"(MD5 compared: {last['md5_checked']}, probed duration {last['duration_s']} s)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        main()

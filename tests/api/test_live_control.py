@@ -1,0 +1,81 @@
+"""Live control against the simulator's Manage Call endpoint (it checks the signed PATCH)."""
+
+import pytest
+
+from app.simulator.manage_call import create_manage_call
+from tests.conftest import APP_KEY, APP_SECRET, SinchClient
+from tests.processes import Served
+
+TOKEN = "control-token"
+RULES = ("version: 1\nallow_literal_credentials: true\ndestinations:\n  d: {url: 's3://rec/{callid}-{segment}.{format}', "
+         "sinch_credentials: 'WKEY:wsecret:eu-north-1'}\nrules:\n  - {id: all, record: {destination: d}}\n")
+
+
+@pytest.fixture
+def platform():
+    app = create_manage_call(APP_KEY, APP_SECRET)
+    served = Served(app)
+    served.live, served.received = app.live, app.received
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def live(make_app, platform, tmp_path):
+    (tmp_path / "rules.yaml").write_text(RULES)
+    app = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), API_TOKENS=TOKEN, SINCH_CALLING_BASE_URL=platform.url)
+    sinch, client = SinchClient(app.test_client()), app.test_client()
+
+    def call(call_id, resource=True):
+        body = {"event": "ice", "callid": call_id, "cli": "+46701111111", "domain": "pstn",
+                "to": {"type": "number", "endpoint": "+46812345678"}}
+        if resource:
+            body["callResourceUrl"] = f"{platform.url}/calling/v1/calls/id/{call_id}"
+        sinch.post(body)
+        platform.live.add(call_id)
+
+    def control(call_id, **body):
+        return client.put(f"/api/v1/calls/{call_id}/recording", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+
+    app.call, app.control, app.sinch = call, control, sinch
+    return app
+
+
+def test_pause_and_resume_make_segments_with_who_and_why(live, platform):
+    live.call("pci-1")
+    paused = live.control("pci-1", action="pause", by="agent-7", reason="card number")
+    assert paused.status_code == 200, paused.json
+    assert paused.json["segment"] == 1 and paused.json["recording"]["status"] == "paused"
+    assert paused.json["pauses"] == [{"from": paused.json["pauses"][0]["from"], "to": None, "by": "agent-7",
+                                      "reason": "card number"}]
+    [patch] = platform.received
+    assert patch["signature"] == "ok"
+    assert patch["svaml"] == {"instructions": [{"name": "stopRecording"}], "action": {"name": "continue"}}
+    resumed = live.control("pci-1", action="resume", by="agent-7")
+    assert resumed.status_code == 200 and resumed.json["segment"] == 2
+    assert resumed.json["recording"]["destination_url"] == "s3://rec/pci-1-2.mp3"  # a new key
+    assert resumed.json["pauses"][0]["to"] is not None
+    start = platform.received[-1]["svaml"]
+    assert start["instructions"][0]["name"] == "startRecording" and start["action"] == {"name": "continue"}
+    assert start["instructions"][0]["options"]["destinationUrl"] == "s3://rec/pci-1-2.mp3"
+    stopped = live.control("pci-1", action="stop", reason="call wrap-up")
+    assert stopped.status_code == 200 and stopped.json["segment"] == 2
+    assert [p["signature"] for p in platform.received] == ["ok", "ok", "ok"]
+
+
+def test_control_errors_are_clear(live, platform):
+    live.call("err-1")
+    again = live.control("err-1", action="start")
+    assert again.status_code == 409 and "already being recorded" in again.json["error"]["message"]
+    assert live.control("nobody", action="stop").status_code == 404
+    bad = live.control("err-1", action="rewind")
+    assert bad.status_code == 400 and "action" in bad.json["error"]["fields"]
+    platform.live.discard("err-1")  # the call is gone at Sinch
+    gone = live.control("err-1", action="pause")
+    assert gone.status_code == 404 and "call not found (40400)" in gone.json["error"]["message"]
+    live.call("base-1", resource=False)  # no callResourceUrl: the regional base URL is used
+    assert live.control("base-1", action="pause").status_code == 200
+    assert platform.received[-1]["call_id"] == "base-1"
+    live.sinch.post({"event": "dice", "callid": "base-1", "reason": "CALLERHANGUP", "result": "ANSWERED"})
+    ended = live.control("base-1", action="resume")
+    assert ended.status_code == 409 and "has ended" in ended.json["error"]["message"]

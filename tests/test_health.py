@@ -1,0 +1,48 @@
+from tests import payloads
+
+
+def test_healthz_does_no_io(make_app):
+    app = make_app(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200 and response.json == {"status": "ok"}
+
+
+def test_readyz_checks_database_and_queue(app):
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "checks": {"database": "ok", "queue": "ok"}}
+
+
+def test_metrics_count_callbacks_and_signature_failures(app, sinch):
+    sinch.post(payloads.ICE_PSTN)
+    app.test_client().post("/sinch/callback", json=payloads.ICE_PSTN)
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'sinch_callbacks_total{event="ice",outcome="answered"}' in text
+    assert 'sinch_signature_failures_total{reason="missing_authorization"}' in text
+    assert "sinch_callback_reply_seconds_bucket" in text
+
+
+def test_metrics_include_recordings_by_status_and_queue_depth(app, queue):
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "sinch_queue_depth 0.0" in text and "# TYPE sinch_recordings gauge" in text
+
+
+def test_metrics_add_up_across_gunicorn_workers(database_url, tmp_path):
+    import json
+
+    import requests
+
+    from app.sinch.signing import sign
+    from tests.conftest import APP_KEY, APP_SECRET
+    from tests.processes import gunicorn
+
+    env = {"DATABASE_URL": database_url, "SINCH_APPLICATION_KEY": APP_KEY, "SINCH_APPLICATION_SECRET": APP_SECRET,
+           "INSTANCE_PATH": str(tmp_path / "instance"), "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": ""}
+    with gunicorn("wsgi:app", env, tmp_path / "web.log") as (base, _):
+        for i in range(20):  # new connections: both workers get some
+            body = json.dumps(payloads.ICE_PSTN | {"callid": f"m{i}"}).encode()
+            headers = sign(APP_KEY, APP_SECRET, method="POST", path="/sinch/callback", body=body)
+            assert requests.post(f"{base}/sinch/callback", data=body, headers=headers, timeout=5).status_code == 200
+        text = requests.get(f"{base}/metrics", timeout=5).text
+    line = next(l for l in text.splitlines() if l.startswith('sinch_callbacks_total{event="ice",outcome="answered"}'))
+    assert float(line.split()[-1]) == 20.0

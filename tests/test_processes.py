@@ -1,0 +1,64 @@
+"""The real processes of a deployment: gunicorn serving callbacks, the huey worker, start-up."""
+
+import json
+import os
+import subprocess
+import sys
+
+import requests
+
+from app.sinch.signing import sign
+from app.tasks import huey, ping
+from tests import payloads
+from tests.conftest import APP_KEY, APP_SECRET
+from tests.processes import BIN, ROOT, gunicorn, stop
+
+
+def test_gunicorn_serves_signed_callbacks_with_json_logs(database_url, tmp_path):
+    env = {"DATABASE_URL": database_url, "SINCH_APPLICATION_KEY": APP_KEY,
+           "SINCH_APPLICATION_SECRET": APP_SECRET, "WEB_CONCURRENCY": "1"}
+    log_path = tmp_path / "gunicorn.log"
+    with gunicorn("wsgi:app", env, log_path) as (base, _):
+        body = json.dumps(payloads.ICE_PSTN).encode()
+        headers = sign(APP_KEY, APP_SECRET, method="POST", path="/sinch/callback", body=body)
+        response = requests.post(f"{base}/sinch/callback", data=body,
+                                 headers={**headers, "X-Request-Id": "proc-test-1"}, timeout=5)
+        assert response.status_code == 200
+        assert response.json() == {"action": {"name": "connectPstn", "number": "+12017777777"}}
+        refused = requests.post(f"{base}/sinch/callback", data=body, headers={"Content-Type": "application/json"}, timeout=5)
+        assert refused.status_code == 401
+        assert requests.get(f"{base}/readyz", timeout=5).json()["status"] == "ok"
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("logger") == "access" and line["path"] == "/sinch/callback"]
+    assert access[0]["request_id"] == "proc-test-1" and access[0]["status"] == 200
+    refusal = next(line for line in lines if line.get("reason") == "missing_authorization")
+    assert refusal["level"] == "WARNING" and refusal["request_id"]
+    text = log_path.read_text()
+    assert APP_SECRET not in text and headers["Authorization"].split(":")[-1] not in text
+
+
+def test_worker_consumes_the_queue(tmp_path):
+    result = ping()
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([str(BIN / "huey_consumer"), "app.tasks.huey", "-w", "1"], cwd=ROOT,
+                                  env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert result.get(blocking=True, timeout=30) == "pong"
+    finally:
+        stop(worker)
+    assert huey.pending_count() == 0
+
+
+def test_a_bad_setting_stops_the_start_naming_the_variable():
+    completed = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, capture_output=True, text=True,
+                               env={**os.environ, "SINCH_SIGNATURE_MAX_SKEW": "soon"}, timeout=60)
+    assert completed.returncode == 1
+    assert "SINCH_SIGNATURE_MAX_SKEW" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_release_phase_migrates_a_fresh_database(databases):
+    url = databases.new("release")
+    completed = subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
+                               capture_output=True, text=True, env={**os.environ, "DATABASE_URL": url}, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert "Running upgrade  -> 0001" in completed.stderr
