@@ -10,6 +10,7 @@ from typing import Iterator
 from google.api_core import exceptions as gcs_errors
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from app.storage.backend import CHUNK, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location
@@ -97,9 +98,11 @@ class GcsBackend:
                                "(read.credentials_json)") from None
 
     def copy(self, source: Location, target: Location) -> None:
+        # Copying the same source onto the same target again gives the same object, so a dropped
+        # connection is retried (the library only retries copies made conditional on a generation).
         bucket = self.client.bucket(source.bucket)
         self._call("copy", target, bucket.copy_blob, bucket.blob(source.key), self.client.bucket(target.bucket),
-                   target.key)
+                   target.key, retry=DEFAULT_RETRY)
 
     def delete(self, location: Location) -> None:
         self._call("delete", location, self._blob(location).delete)
