@@ -26,6 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application. ``test_config`` overrides settings by their environment names."""
     from app import callbacks, health, journal
     from app.recordings import cli as recordings_cli
+    from app.recordings.copies import WebRunner
     from app.tunnel import tunnel_command
     from app.callbacks.handler import CallbackRuntime
     from app.callbacks.replies import Replier, validated_fallbacks
@@ -56,6 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     os.makedirs(settings.instance_path, exist_ok=True)
     rules = _load_rules(settings)
     app.extensions["rules"] = rules
+    app.extensions["copies"] = WebRunner(app, settings.copy_threads)
     replier = Replier(decide=rules_decider(rules), fallbacks=fallbacks, load_call=_call_loader())
     replier.sidecar = _sidecar(settings, rules, replier)
     app.extensions["sinch_recorder"] = CallbackRuntime(

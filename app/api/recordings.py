@@ -7,11 +7,11 @@ from sqlalchemy import select, tuple_
 
 from app.api.auth import require_token
 from app.api.schemas import (
-    ControlArgs, ControlResultSchema, DeleteArgs, DownloadArgs, DownloadSchema, HoldSchema, RecordingListArgs, RecordingListSchema, RecordingPageSchema,
-    RecordingSchema,
+    ControlArgs, ControlResultSchema, CopyArgs, CopyJobListSchema, CopyJobSchema, DeleteArgs, DownloadArgs,
+    DownloadSchema, HoldSchema, RecordingListArgs, RecordingListSchema, RecordingPageSchema, RecordingSchema,
 )
 from app.db import db
-from app.recordings.models import Recording
+from app.recordings.models import CopyJob, Recording
 
 blp = Blueprint("recordings", __name__, url_prefix="/api/v1", description="Recordings and their proof")
 blp.before_request(require_token)
@@ -156,3 +156,56 @@ def control_recording(args: dict, call_id: str):
     return {"call_id": call_id, "action": result.action, "segment": result.segment,
             "recording": db.session.get(Recording, result.recording_id) if result.recording_id else None,
             "pauses": pauses(call.controls)}
+
+
+@blp.post("/recordings/<string:recording_id>/copy")
+@blp.arguments(CopyArgs, error_status_code=400)
+@blp.response(202, CopyJobSchema)
+def copy_recording(args: dict, recording_id: str):
+    """Copy a verified recording to a destination profile or any bucket/container (credentials used once).
+
+    Answers 202 with the job at once; ``GET /api/v1/copies/<id>`` follows its progress. The copy is
+    verified (its SHA-256 must equal the source's) and catalogued with ``copied_from``."""
+    from datetime import datetime, timezone
+
+    from flask import current_app
+
+    from app.recordings.copies import CopyRefused, new_job, target_for
+    from app.recordings.tasks import copy_recording as queue_copy
+
+    _recording_or_404(recording_id)
+    with db.engine.begin() as connection:
+        source = connection.execute(select(Recording.__table__).where(Recording.id == recording_id)).mappings().one()
+        try:
+            target = target_for(current_app.extensions["rules"].current, source["destination_url"],
+                                destination=args.get("destination"), key=args.get("key"),
+                                target=args.get("target"), credentials=args.get("credentials"))
+            job_id = new_job(connection, source, target, requested_by=args["by"], now=datetime.now(timezone.utc))
+        except CopyRefused as error:
+            if error.field_name:
+                abort(error.status_code, message=str(error), messages={"json": {error.field_name: [str(error)]}})
+            abort(error.status_code, message=str(error))
+    if target.explicit:
+        current_app.extensions["copies"].submit(job_id, target)
+    else:
+        queue_copy(job_id)
+    return db.session.get(CopyJob, job_id), 202, {"Location": f"/api/v1/copies/{job_id}"}
+
+
+@blp.get("/copies/<string:job_id>")
+@blp.response(200, CopyJobSchema)
+def get_copy(job_id: str):
+    """A copy job: status, method, bytes copied and, once verified, the catalogued copy."""
+    job = db.session.get(CopyJob, job_id)
+    if job is None:
+        abort(404, message=f"no copy job {job_id}")
+    return job
+
+
+@blp.get("/recordings/<string:recording_id>/copies")
+@blp.response(200, CopyJobListSchema)
+def recording_copies(recording_id: str):
+    """Every copy job of a recording, newest first."""
+    _recording_or_404(recording_id)
+    return {"data": list(db.session.scalars(select(CopyJob).where(CopyJob.recording_id == recording_id)
+                                            .order_by(CopyJob.created_at.desc())))}

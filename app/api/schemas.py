@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import datetime
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.recordings.status import STATUSES
 
@@ -33,6 +33,7 @@ class RecordingSchema(Schema):
     retain_until = fields.DateTime(allow_none=True)
     legal_hold = fields.Boolean()
     deletion = fields.Dict(allow_none=True, metadata={"description": "the receipt: at, by, reason, sha256"})
+    copied_from = fields.String(allow_none=True, metadata={"description": "the recording this is a copy of"})
 
 
 class Cursor(fields.String):
@@ -114,3 +115,63 @@ class ControlResultSchema(Schema):
     segment = fields.Integer(allow_none=True)
     recording = fields.Nested(RecordingSchema, allow_none=True)
     pauses = fields.List(fields.Nested(PauseSchema))
+
+
+class CopyArgs(Schema):
+    """Where to copy: a destination profile (``destination``, optional ``key``) or an explicit
+    ``target`` URL with write ``credentials``. Credentials are used once and never stored."""
+
+    destination = fields.String(validate=validate.Length(min=1, max=64),
+                                metadata={"description": "a destination profile of the ruleset"})
+    key = fields.String(validate=validate.Length(min=1, max=900),
+                        metadata={"description": "the key in the profile's bucket (default: the source's key; "
+                                                 "ending in / : a folder)"})
+    target = fields.String(validate=validate.Length(min=6, max=1024),
+                           metadata={"description": "s3://bucket/key, azure://account/container/blob or "
+                                                    "gs://bucket/object (ending in / : a folder)"})
+    credentials = fields.Dict(keys=fields.String(), values=fields.String(), load_only=True, metadata={
+        "description": "for target: S3 access_key, secret_key, region, endpoint_url, session_token; Azure "
+                       "connection_string, account_url, account_key, sas_token; GCS credentials_json, endpoint, "
+                       "project. Used for this copy only: never stored, logged or returned."})
+    by = fields.String(load_default="api", validate=validate.Length(min=1, max=100),
+                       metadata={"description": "who asks (kept in the job)"})
+
+    @validates_schema
+    def _one_target(self, data, **kwargs):
+        if ("destination" in data) == ("target" in data):
+            raise ValidationError("give either destination (a profile) or target (a URL with credentials)",
+                                  "destination")
+        if "key" in data and "destination" not in data:
+            raise ValidationError("key goes with destination; put the key in the target URL instead", "key")
+        if "target" in data and not data.get("credentials"):
+            raise ValidationError("a target URL needs the credentials that write there", "credentials")
+        if "credentials" in data and "destination" in data:
+            raise ValidationError("a destination profile brings its own credentials; leave these out",
+                                  "credentials")
+
+
+class CopyJobSchema(Schema):
+    id = fields.String()
+    recording_id = fields.String()
+    target_url = fields.String()
+    destination = fields.String(allow_none=True)
+    status = fields.String(metadata={"enum": ["queued", "running", "succeeded", "failed"]})
+    method = fields.String(allow_none=True, metadata={"enum": ["server_side", "streamed"]})
+    bytes_total = fields.Integer(allow_none=True)
+    bytes_done = fields.Integer()
+    progress = fields.Method("_progress", metadata={"description": "0.0 to 1.0"})
+    copy_id = fields.String(allow_none=True, metadata={"description": "the catalogued copy, once verified"})
+    error = fields.String(allow_none=True)
+    requested_by = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+    def _progress(self, job) -> float:
+        if job.status == "succeeded":
+            return 1.0
+        return round(min(job.bytes_done / job.bytes_total, 1.0), 4) if job.bytes_total else 0.0
+
+
+class CopyJobListSchema(Schema):
+    data = fields.List(fields.Nested(CopyJobSchema))

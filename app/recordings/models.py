@@ -67,6 +67,7 @@ class Recording(db.Model):
     legal_hold: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     deletion: Mapped[dict | None] = mapped_column(JSON)  # the receipt: when, by whom, why, SHA-256
+    copied_from: Mapped[str | None] = mapped_column(String(32))  # lineage: the recording this copies
 
     __table_args__ = (
         Index("ix_recordings_call_id", "call_id", "segment"),
@@ -75,4 +76,35 @@ class Recording(db.Model):
         Index("ix_recordings_requested_at", "requested_at", "id"),
         Index("ix_recordings_expected_by", "status", "expected_by"),
         Index("ix_recordings_retain_until", "retain_until"),
+        Index("ix_recordings_copied_from", "copied_from"),
     )
+
+
+class CopyJob(db.Model):
+    """One ``POST /recordings/<id>/copy``: where to, how far along, and how it ended.
+
+    Explicit credentials are not here (nor anywhere): such a job runs in the web process that
+    received them (``runner`` = ``web``); a copy to a destination profile runs in the worker.
+    """
+
+    __tablename__ = "copy_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    recording_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_url: Mapped[str] = mapped_column(String(1024), nullable=False)
+    destination: Mapped[str | None] = mapped_column(String(64))   # the profile, when one was named
+    runner: Mapped[str] = mapped_column(String(8), nullable=False)  # worker | web
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # queued | running | succeeded | failed
+    method: Mapped[str | None] = mapped_column(String(16))          # server_side | streamed
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    copy_id: Mapped[str | None] = mapped_column(String(32))         # the catalogued copy
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_copy_jobs_recording_id", "recording_id", "created_at"),
+                      Index("ix_copy_jobs_status", "status", "updated_at"))

@@ -1,4 +1,5 @@
-"""Background work on recordings (huey, in the worker): verification and the sweeper."""
+"""Background work on recordings (huey, in the worker): verification, the sweeper, retention and
+copies to destination profiles."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def read_backend(ruleset, row) -> tuple[object, Location]:
-    """The service's client for a catalogued file, from its destination (or one that fits)."""
+def read_settings(ruleset, row) -> dict:
+    """How the service reads a catalogued file: the ``read`` of its destination (or of one on the
+    same bucket or container, for a recording no rule asked for)."""
     location = parse_location(row["destination_url"])
     destination = ruleset.destinations.get(row["destination"] or "")
-    if destination is None:  # a recording no rule asked for: any destination on the same container
+    if destination is None:
         container = f"{location.account}/{location.bucket}" if location.scheme == "azure" else location.bucket
         destination = next((d for d in ruleset.destinations.values()
                             if d.scheme == location.scheme and d.url.container == container), None)
@@ -38,7 +40,13 @@ def read_backend(ruleset, row) -> tuple[object, Location]:
         raise StorageError(f"no destination in the ruleset reads {location.scheme}://"
                            f"{location.account + '/' if location.account else ''}{location.bucket}; add one with a "
                            "read: section for it")
-    return reader(destination.scheme, destination.read), location
+    return dict(destination.read)
+
+
+def read_backend(ruleset, row) -> tuple[object, Location]:
+    """The service's client for a catalogued file, and where the file is."""
+    location = parse_location(row["destination_url"])
+    return reader(location.scheme, read_settings(ruleset, row)), location
 
 
 def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> str:
@@ -147,8 +155,13 @@ def sweep_now(now: datetime | None = None, stale_seconds: float = 600) -> dict[s
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep_recordings() -> dict[str, int]:
+    from app.db import db
+    from app.recordings.copies import fail_stalled
+
     with app_context():
-        return sweep_now()
+        report = sweep_now()
+        report["copies_interrupted"] = fail_stalled(db.engine, _now())
+        return report
 
 
 @huey.periodic_task(crontab(minute="17", hour="*"))
@@ -160,3 +173,15 @@ def purge_expired_recordings() -> dict:
 
     with app_context():
         return purge(current_app.extensions["rules"].current, _now())
+
+
+@huey.task()
+def copy_recording(job_id: str) -> str:
+    """A copy to a destination profile (copies with explicit credentials run in the web process)."""
+    from flask import current_app
+
+    from app.db import db
+    from app.recordings.copies import run
+
+    with app_context():
+        return run(db.engine, current_app.extensions["rules"].current, job_id)

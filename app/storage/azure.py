@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -11,7 +11,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
 
-from app.storage.backend import CHUNK, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location
 
 
@@ -24,7 +24,8 @@ class AzureBackend:
 
     def __init__(self, *, connection_string: str | None = None, account_url: str | None = None,
                  account_name: str | None = None, account_key: str | None = None, sas_token: str | None = None):
-        options = {"max_single_get_size": CHUNK, "max_chunk_get_size": CHUNK, "connection_timeout": 5}
+        options = {"max_single_get_size": CHUNK, "max_chunk_get_size": CHUNK, "connection_timeout": 5,
+                   "max_single_put_size": PART, "max_block_size": PART}
         if connection_string:
             fields = _parse_connection_string(connection_string)
             self.account_name, self.account_key = fields.get("accountname"), fields.get("accountkey")
@@ -84,6 +85,10 @@ class AzureBackend:
     def copy(self, source: Location, target: Location) -> None:
         source_url = self.presign(source, 3600)
         self._call("copy", target, self._blob(target).start_copy_from_url, source_url, requires_sync=True)
+
+    def upload(self, location: Location, stream: BinaryIO, size: int, content_type: str) -> None:
+        self._call("write", location, self._blob(location).upload_blob, stream, length=size, overwrite=True,
+                   max_concurrency=4, content_settings=ContentSettings(content_type=content_type))
 
     def delete(self, location: Location) -> None:
         self._call("delete", location, self._blob(location).delete_blob)

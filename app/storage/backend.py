@@ -1,6 +1,6 @@
 """The one storage interface every backend implements, and the errors it speaks.
 
-``stat``, streaming ``open``, ``presign``, ``copy``, ``delete`` and ``probe_write`` — small
+``stat``, streaming ``open``, ``presign``, ``copy``, streamed ``upload``, ``delete`` and ``probe_write`` — small
 enough to implement three times (``s3.py``, ``azure.py``, ``gcs.py``). Errors are values a user
 can act on: :class:`NotFound`, :class:`AccessDenied`, or :class:`StorageError` with the reason.
 """
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator, Protocol
+from typing import BinaryIO, Iterator, Protocol
 
 from app.storage.locations import Location
 
 CHUNK = 1024 * 1024
+PART = 8 * 1024 * 1024  # one part of a streamed upload; a few of them are all an upload holds
 
 
 class StorageError(Exception):
@@ -57,6 +58,12 @@ class Backend(Protocol):
     def copy(self, source: Location, target: Location) -> None: ...
 
     def delete(self, location: Location) -> None: ...
+
+    def upload(self, location: Location, stream: BinaryIO, size: int, content_type: str) -> None:
+        """Write ``size`` bytes read from ``stream`` (not seekable) in parts of :data:`PART`:
+        S3 multipart, Azure blocks, a GCS resumable upload. Memory holds a few parts, whatever
+        the size."""
+        ...
 
     def probe_write(self, location: Location, data: bytes) -> None:
         """Write ``data`` — the one thing write-only (Sinch's) credentials may do."""

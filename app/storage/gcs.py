@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from google.api_core import exceptions as gcs_errors
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from app.storage.backend import CHUNK, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location
 
 
@@ -103,6 +103,12 @@ class GcsBackend:
         bucket = self.client.bucket(source.bucket)
         self._call("copy", target, bucket.copy_blob, bucket.blob(source.key), self.client.bucket(target.bucket),
                    target.key, retry=DEFAULT_RETRY)
+
+    def upload(self, location: Location, stream: BinaryIO, size: int, content_type: str) -> None:
+        blob = self._blob(location)
+        blob.chunk_size = PART  # a resumable upload, one part in memory at a time
+        self._call("write", location, blob.upload_from_file, stream, size=size, content_type=content_type,
+                   rewind=False, checksum=None)
 
     def delete(self, location: Location) -> None:
         self._call("delete", location, self._blob(location).delete)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from app.storage.backend import CHUNK, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location
 
 _ADVICE = {
@@ -67,6 +68,12 @@ class S3Backend:
     def copy(self, source: Location, target: Location) -> None:
         self._call("copy", target, self.client.copy, CopySource={"Bucket": source.bucket, "Key": source.key},
                    Bucket=target.bucket, Key=target.key)
+
+    def upload(self, location: Location, stream: BinaryIO, size: int, content_type: str) -> None:
+        config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=4)
+        config.max_in_memory_upload_chunks = 4  # a non-seekable stream is buffered part by part
+        self._call("write", location, self.client.upload_fileobj, Fileobj=stream, Bucket=location.bucket,
+                   Key=location.key, ExtraArgs={"ContentType": content_type}, Config=config)
 
     def delete(self, location: Location) -> None:
         self._call("delete", location, self.client.delete_object, Bucket=location.bucket, Key=location.key)

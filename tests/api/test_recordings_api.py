@@ -1,3 +1,4 @@
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -10,7 +11,7 @@ TOKEN = "test-token-123"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 FIELDS = {"id", "call_id", "conference_id", "segment", "status", "rule_id", "destination_url", "format",
           "size_bytes", "duration_ms", "sha256", "content_type", "requested_at", "finished_at", "available_at",
-          "verified_at", "failure_reason", "transcription_url", "retain_until", "legal_hold", "deletion"}
+          "verified_at", "failure_reason", "transcription_url", "retain_until", "legal_hold", "deletion", "copied_from"}
 
 
 @pytest.fixture
@@ -106,4 +107,8 @@ def test_the_openapi_document_is_served_without_a_token_and_is_valid(api):
     paths = document.json["paths"]
     assert {"/api/v1/recordings", "/api/v1/recordings/{recording_id}", "/api/v1/recordings/{recording_id}/download",
             "/api/v1/calls/{call_id}/recording", "/api/v1/calls/{call_id}/recordings/active"} <= set(paths)
-    assert "credentials" not in document.get_data(as_text=True)
+    assert "/api/v1/recordings/{recording_id}/copy" in paths and "/api/v1/copies/{job_id}" in paths
+    schemas = document.json["components"]["schemas"]
+    assert schemas["CopyArgs"]["properties"]["credentials"]["writeOnly"] is True  # taken in, never given out
+    others = {name: schema for name, schema in schemas.items() if name != "CopyArgs"}
+    assert "credentials" not in json.dumps(others)

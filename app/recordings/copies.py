@@ -1,0 +1,317 @@
+"""Copying a verified recording anywhere — S3, Azure Blob, GCS, to and from each — as a job.
+
+A copy is asked for with a destination profile of the ruleset (the worker runs it) or an explicit
+bucket/container with write credentials (the web process that received them runs it, in a thread,
+and forgets them: they are never queued, stored, logged or echoed).
+
+:func:`method_for` decides, purely, how: a **server-side** copy when source and target are the
+same service (the same S3 endpoint, the same Azure account, the same GCS endpoint), otherwise a
+**streamed** transfer — the source read once in chunks into the target's multipart upload, so
+memory holds a few parts whatever the size. A server-side copy the target cannot make (its
+credentials may not read the source) falls back to streaming.
+
+Then the copy is proven like any recording (read back, SHA-256 must equal the source's, audio
+probed) and catalogued as a recording of its own with ``copied_from`` pointing at the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import posixpath
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator, Mapping
+
+from sqlalchemy import insert, select, update
+
+from app.recordings import status
+from app.recordings.models import CopyJob, Recording
+from app.storage import Backend, Location, LocationError, StorageError, parse_location, reader
+
+log = logging.getLogger(__name__)
+_jobs, _recordings = CopyJob.__table__, Recording.__table__
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+SERVER_SIDE, STREAMED = "server_side", "streamed"
+PROGRESS_EVERY = 0.5     # seconds between progress writes to the job row
+STALLED_AFTER = timedelta(minutes=15)  # a web job silent this long lost its process
+
+
+class CopyRefused(Exception):
+    """The request cannot be carried out as asked; ``str()`` says why and what to do."""
+
+    def __init__(self, message: str, status_code: int = 400, field_name: str | None = None):
+        super().__init__(message)
+        self.status_code, self.field_name = status_code, field_name
+
+
+@dataclass(frozen=True)
+class Target:
+    location: Location
+    read: Mapping[str, str] = field(repr=False)  # how to reach it: a profile's read, or the caller's
+    destination: str | None = None               # the profile's name, when one was named
+
+    @property
+    def explicit(self) -> bool:
+        return self.destination is None
+
+    def backend(self) -> Backend:
+        return reader(self.location.scheme, self.read)
+
+
+def service_of(location: Location, read: Mapping[str, str]) -> tuple:
+    """Which service holds ``location``: two places on the same one can copy server-side."""
+    if location.scheme == "s3":
+        return ("s3", (read.get("endpoint_url") or "aws").rstrip("/"))
+    if location.scheme == "azure":
+        from app.storage.azure import _parse_connection_string
+
+        endpoint = _parse_connection_string(read.get("connection_string") or "").get("blobendpoint")
+        return ("azure", location.account, (endpoint or read.get("account_url") or "azure").rstrip("/"))
+    return ("gs", (read.get("endpoint") or "google").rstrip("/"))
+
+
+def method_for(source: Location, source_read: Mapping[str, str], target: Target) -> str:
+    """``server_side`` when both are on one service, else ``streamed`` (pure)."""
+    return SERVER_SIDE if service_of(source, source_read) == service_of(target.location, target.read) else STREAMED
+
+
+def target_for(ruleset, source_url: str, *, destination: str | None = None, key: str | None = None,
+               target: str | None = None, credentials: Mapping[str, str] | None = None) -> Target:
+    """Where a copy goes, from the request: a profile (and optional key) or a URL with credentials.
+
+    A key or URL ending in ``/`` is a folder: the source's file name is added.
+    """
+    from app.storage import READ_KEYS
+
+    name = posixpath.basename(parse_location(source_url).key)
+    if destination is not None:
+        profile = ruleset.destinations.get(destination)
+        if profile is None:
+            known = ", ".join(sorted(ruleset.destinations)) or "none"
+            raise CopyRefused(f"no destination profile {destination!r} in the ruleset (known: {known})",
+                              field_name="destination")
+        chosen = key if key is not None else parse_location(source_url).key
+        if chosen.endswith("/") or not chosen:
+            chosen += name
+        url = f"{profile.scheme}://{profile.url.container}/{chosen.lstrip('/')}"
+        return Target(_parse(url, "key"), profile.read, destination)
+    url = target + name if target.endswith("/") else target
+    location = _parse(url, "target")
+    unknown = sorted(set(credentials) - READ_KEYS[location.scheme])
+    if unknown:
+        raise CopyRefused(f"credentials for {location.scheme}:// take {', '.join(sorted(READ_KEYS[location.scheme]))}; "
+                          f"not {', '.join(unknown)}", field_name="credentials")
+    return Target(location, dict(credentials))
+
+
+def profile_target(ruleset, job: Mapping) -> Target:
+    """The target of a job to a destination profile, from its row (in the worker)."""
+    profile = ruleset.destinations.get(job["destination"] or "")
+    if profile is None:
+        raise CopyRefused(f"the destination profile {job['destination']!r} is no longer in the ruleset")
+    return Target(parse_location(job["target_url"]), profile.read, job["destination"])
+
+
+def _parse(url: str, field_name: str) -> Location:
+    try:
+        return parse_location(url)
+    except LocationError as error:
+        raise CopyRefused(str(error), field_name=field_name) from None
+
+
+def new_job(connection, source: Mapping, target: Target, *, requested_by: str, now: datetime) -> str:
+    """Record a queued job for ``source`` (a verified recording row); refuses a taken target."""
+    if source["status"] != status.VERIFIED:
+        raise CopyRefused(f"recording {source['id']} is {source['status']}: only verified recordings can be "
+                          "copied", status_code=409)
+    if target.location.uri == source["destination_url"]:
+        raise CopyRefused("the target is the recording itself; choose another bucket or key", field_name="target")
+    taken = connection.execute(select(_recordings.c.id).where(
+        _recordings.c.destination_url == target.location.uri)).scalar()
+    if taken:
+        raise CopyRefused(f"{target.location.uri} is already catalogued as recording {taken}; choose another key",
+                          status_code=409)
+    job_id = uuid.uuid4().hex
+    connection.execute(insert(_jobs).values(
+        id=job_id, recording_id=source["id"], target_url=target.location.uri, destination=target.destination,
+        runner="web" if target.explicit else "worker", status=QUEUED, bytes_done=0,
+        bytes_total=source["size_bytes"], requested_by=requested_by, created_at=now, updated_at=now))
+    return job_id
+
+
+class Stream(io.RawIOBase):
+    """A read-only, non-seekable file over an iterator of chunks that hashes and counts what
+    passes through and reports progress — what a multipart upload reads from."""
+
+    def __init__(self, chunks: Iterator[bytes], progress: Callable[[int], None]):
+        self.chunks, self.progress = chunks, progress
+        self.sha256, self.done, self.pending = hashlib.sha256(), 0, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:  # resumable uploads ask where they are; seeking stays unsupported
+        return self.done
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return 0
+            self.sha256.update(chunk)
+            self.pending = memoryview(chunk)
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        self.done += size
+        self.progress(self.done)
+        return size
+
+
+def run(engine, ruleset, job_id: str, target: Target | None = None, *,
+        now=lambda: datetime.now(timezone.utc)) -> str:
+    """Carry out one job to the end; returns its final status. Errors end up in the job row.
+
+    ``target`` is given for explicit credentials; a job to a profile finds it in the ruleset."""
+    from app.recordings.tasks import read_backend, read_settings
+    from app.recordings.verify import check
+
+    with engine.begin() as connection:
+        job = connection.execute(select(_jobs).where(_jobs.c.id == job_id)).mappings().first()
+        if job is None or job["status"] != QUEUED:
+            return job["status"] if job else "unknown"
+        source = connection.execute(select(_recordings).where(_recordings.c.id == job["recording_id"])
+                                    ).mappings().first()
+        connection.execute(update(_jobs).where(_jobs.c.id == job_id)
+                           .values(status=RUNNING, started_at=now(), updated_at=now()))
+    reporter = _Progress(engine, job_id, now)
+    try:
+        if source is None or source["status"] != status.VERIFIED:
+            raise CopyRefused(f"the source recording is {source['status'] if source else 'gone'}; only verified "
+                              "recordings can be copied")
+        target = target or profile_target(ruleset, job)
+        source_backend, source_location = read_backend(ruleset, source)
+        target_backend = target.backend()
+        method = method_for(source_location, read_settings(ruleset, source), target)
+        if method == SERVER_SIDE:
+            try:
+                target_backend.copy(source_location, target.location)
+                reporter(source["size_bytes"] or 0, force=True)
+            except StorageError as error:
+                log.info("server-side copy refused; streaming instead", extra={"job_id": job_id, "reason": str(error)})
+                method = STREAMED
+        if method == STREAMED:
+            info = source_backend.stat(source_location)
+            stream = Stream(source_backend.open(source_location, version=info.version), reporter)
+            target_backend.upload(target.location, stream, info.size, source["content_type"] or
+                                  "application/octet-stream")
+            reporter(stream.done, force=True)
+            if stream.sha256.hexdigest() != source["sha256"]:
+                raise CopyRefused(f"the source changed since it was verified (its SHA-256 is now "
+                                  f"{stream.sha256.hexdigest()}); verify it again before copying")
+        verdict = check(target_backend, target.location, expected_format=source["format"], min_duration_ms=0)
+        if verdict.outcome != status.VERIFIED:
+            raise CopyRefused(f"the copy at {target.location.uri} did not verify: {verdict.reason}")
+        if verdict.fields["sha256"] != source["sha256"]:
+            raise CopyRefused(f"the copy at {target.location.uri} did not verify: its SHA-256 "
+                              f"{verdict.fields['sha256']} differs from the source's {source['sha256']}")
+        copy_id = _catalogue(engine, source, target, verdict, job_id, method, now())
+        _finish(engine, job_id, now(), status=SUCCEEDED, method=method, copy_id=copy_id,
+                bytes_done=source["size_bytes"])
+        log.info("recording copied", extra={"job_id": job_id, "recording_id": source["id"], "copy_id": copy_id,
+                                            "method": method})
+        return SUCCEEDED
+    except (StorageError, CopyRefused) as error:
+        _finish(engine, job_id, now(), status=FAILED, error=str(error))
+        log.warning("copy failed", extra={"job_id": job_id, "reason": str(error)})
+        return FAILED
+    except Exception as error:  # noqa: BLE001 — a job never stays "running" because of a bug
+        _finish(engine, job_id, now(), status=FAILED, error=f"internal error ({type(error).__name__}); see the logs")
+        log.exception("copy crashed", extra={"job_id": job_id})
+        return FAILED
+
+
+class _Progress:
+    """Writes ``bytes_done`` to the job at most every :data:`PROGRESS_EVERY` seconds."""
+
+    def __init__(self, engine, job_id: str, now):
+        self.engine, self.job_id, self.now, self.last = engine, job_id, now, 0.0
+
+    def __call__(self, done: int, force: bool = False) -> None:
+        moment = time.monotonic()
+        if force or moment - self.last >= PROGRESS_EVERY:
+            self.last = moment
+            with self.engine.begin() as connection:
+                connection.execute(update(_jobs).where(_jobs.c.id == self.job_id)
+                                   .values(bytes_done=done, updated_at=self.now()))
+
+
+def _finish(engine, job_id: str, moment: datetime, **values) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(_jobs).where(_jobs.c.id == job_id)
+                           .values(finished_at=moment, updated_at=moment, **values))
+
+
+def _catalogue(engine, source: Mapping, target: Target, verdict, job_id: str, method: str,
+               moment: datetime) -> str:
+    """The copy as a verified recording of its own, with lineage to the source."""
+    copy_id = uuid.uuid4().hex
+    keep = ("call_id", "conference_id", "segment", "rule_id", "format", "mode", "transcription_url")
+    with engine.begin() as connection:
+        connection.execute(insert(_recordings).values(
+            id=copy_id, status=status.VERIFIED, destination=target.destination,
+            destination_url=target.location.uri, copied_from=source["id"], requested_at=moment,
+            finished_at=moment, available_at=moment, verified_at=moment, last_checked_at=moment,
+            checks={**verdict.checks, "copy_of": source["id"], "copy_job": job_id, "method": method},
+            legal_hold=False, verify_attempts=1, **{name: source[name] for name in keep}, **verdict.fields))
+    return copy_id
+
+
+def fail_stalled(engine, now: datetime) -> int:
+    """Web-run jobs silent for :data:`STALLED_AFTER` lost their process (a restart): fail them."""
+    with engine.begin() as connection:
+        return connection.execute(update(_jobs).where(
+            _jobs.c.runner == "web", _jobs.c.status.in_((QUEUED, RUNNING)), _jobs.c.updated_at <= now - STALLED_AFTER,
+        ).values(status=FAILED, finished_at=now, updated_at=now,
+                 error="interrupted: the web process running it stopped; post the copy again")).rowcount
+
+
+class WebRunner:
+    """Runs copies with explicit credentials in the web process that received them: a few
+    threads, each with the app's context; the credentials live only in the submitted call."""
+
+    def __init__(self, app, threads: int):
+        self.app = app
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="copy")
+        self.running: set = set()
+        self.lock = threading.Lock()
+
+    def submit(self, job_id: str, target: Target) -> None:
+        future = self.pool.submit(self._run, job_id, target)
+        with self.lock:
+            self.running.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future) -> None:
+        with self.lock:
+            self.running.discard(future)
+
+    def _run(self, job_id: str, target: Target) -> str:
+        from app.db import db
+
+        with self.app.app_context():
+            return run(db.engine, self.app.extensions["rules"].current, job_id, target)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until every submitted copy has ended (tests, and a graceful shutdown)."""
+        from concurrent.futures import wait
+
+        with self.lock:
+            pending = set(self.running)
+        wait(pending, timeout=timeout)

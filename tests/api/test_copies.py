@@ -1,0 +1,230 @@
+"""Copies between every pair of clouds, each verified by SHA-256 and catalogued with lineage."""
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import yaml
+from sqlalchemy import insert, select, text
+
+from app.db import db
+from app.recordings.copies import FAILED, STREAMED, Stream, fail_stalled, method_for, service_of, Target
+from app.recordings.models import CopyJob, Recording
+from app.simulator.audio import audio
+from app.storage import parse_location, reader
+from tests.conftest import Store
+from tests.recordings.test_lifecycle import Flow
+
+TOKEN = "copy-token"
+SCHEMES = ["s3", "azure", "gs"]
+
+
+@pytest.fixture(params=SCHEMES)
+def target_store(request):
+    """A second fresh bucket (container), on each real server."""
+    server = request.getfixturevalue({"s3": "s3_server", "azure": "azure_server", "gs": "gcs_server"}[request.param])
+    return Store(request.param, server, f"arc-{uuid.uuid4().hex[:12]}")
+
+
+def ruleset_with_archive(store: Store, archive: Store) -> str:
+    document = yaml.safe_load(store.ruleset())
+    document["destinations"]["archive"] = {"url": archive.url, "sinch_credentials": archive.sinch_credentials,
+                                           "read": archive.read}
+    return yaml.safe_dump(document)
+
+
+@pytest.fixture
+def copying(make_app, store, target_store, queue, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ruleset_with_archive(store, target_store))
+    app = make_app(RULES_FILE=str(rules), API_TOKENS=TOKEN)
+    flow = Flow(app, store, queue)
+    flow.target = target_store
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    flow.post = lambda path, body: app.test_client().post(f"/api/v1{path}", json=body, headers=headers)
+    flow.get = lambda path: app.test_client().get(f"/api/v1{path}", headers=headers)
+    return flow
+
+
+def secrets_of(read: dict) -> list[str]:
+    """The secret parts of a store's read settings: S3 secret key, Azure account key, GCS private key."""
+    found = [read[name] for name in ("secret_key", "account_key") if name in read]
+    if "connection_string" in read:
+        found.append(read["connection_string"].split("AccountKey=")[1].split(";")[0])
+    if "credentials_json" in read:
+        key = json.loads(read["credentials_json"])["private_key"]
+        found.append(key.split("\n")[5])  # a line of the key's body
+    assert found
+    return found
+
+
+def fetched(scheme: str, read: dict, uri: str) -> bytes:
+    location = parse_location(uri)
+    return b"".join(reader(scheme, read).open(location))
+
+
+def test_a_copy_to_a_profile_between_each_pair_of_clouds(copying):
+    data = audio("mp3", 2)
+    source = copying.verified("cp-1", data)
+    posted = copying.post(f"/recordings/{source.id}/copy", {"destination": "archive", "by": "auditor"})
+    assert posted.status_code == 202, posted.json
+    job = posted.json
+    assert (job["status"], job["recording_id"], job["requested_by"]) == ("queued", source.id, "auditor")
+    assert posted.headers["Location"] == f"/api/v1/copies/{job['id']}"
+    assert copying.queue.run(copying.app) == 1  # the worker's task
+
+    done = copying.get(f"/copies/{job['id']}").json
+    same_service = copying.store.scheme == copying.target.scheme
+    assert done["status"] == "succeeded", done["error"]
+    assert done["method"] == ("server_side" if same_service else "streamed")
+    assert done["bytes_done"] == done["bytes_total"] == len(data) and done["progress"] == 1.0
+    copy = copying.get(f"/recordings/{done['copy_id']}").json
+    assert copy["status"] == "verified" and copy["copied_from"] == source.id
+    assert copy["sha256"] == source.sha256 == hashlib.sha256(data).hexdigest()
+    assert (copy["call_id"], copy["segment"], copy["size_bytes"]) == ("cp-1", 1, len(data))
+    key = parse_location(source.destination_url).key
+    assert parse_location(copy["destination_url"]).key == key
+    assert copy["destination_url"].startswith(f"{copying.target.scheme}://")
+    assert fetched(copying.target.scheme, copying.target.read, copy["destination_url"]) == data
+    assert [j["id"] for j in copying.get(f"/recordings/{source.id}/copies").json["data"]] == [job["id"]]
+
+
+@pytest.mark.parametrize("store,target_store", [("s3", "gs"), ("gs", "azure"), ("azure", "s3"), ("s3", "s3")],
+                         indirect=True)
+def test_a_copy_with_explicit_credentials_uses_them_once_and_keeps_none(copying, caplog):
+    data = audio("mp3", 2)
+    source = copying.verified("cp-2", data)
+    target = f"{copying.target.url.split('/{', 1)[0]}/exports/"
+    secrets = secrets_of(copying.target.read)
+    posted = copying.post(f"/recordings/{source.id}/copy", {"target": target, "credentials": copying.target.read})
+    assert posted.status_code == 202, posted.json
+    assert posted.json["destination"] is None and "credentials" not in posted.json
+    copying.app.extensions["copies"].wait(60)  # the web process's own thread ran it
+    assert copying.queue.run(copying.app) == 0  # nothing went through the queue
+    done = copying.get(f"/copies/{posted.json['id']}")
+    assert done.json["status"] == "succeeded", done.json["error"]
+    name = parse_location(source.destination_url).key.rsplit("/", 1)[-1]
+    assert done.json["target_url"] == parse_location(target + name).uri
+    assert fetched(copying.target.scheme, copying.target.read, done.json["target_url"]) == data
+    with copying.app.app_context():
+        copy = db.session.get(Recording, done.json["copy_id"])
+        assert (copy.status, copy.sha256, copy.copied_from) == ("verified", source.sha256, source.id)
+        stored = json.dumps([[str(v) for v in row] for table in ("copy_jobs", "recordings", "journal")
+                             for row in db.session.execute(text(f"select * from {table}"))])
+    for secret in secrets:
+        for place in (posted.get_data(as_text=True), done.get_data(as_text=True), stored, caplog.text):
+            assert secret not in place
+
+
+@pytest.mark.parametrize("store,target_store", [("azure", "gs"), ("gs", "s3")], indirect=True)
+def test_a_large_recording_streams_across_clouds_in_parts(copying):
+    data = audio("mp3", 60) * 80  # ~19 MB: several parts of every target's multipart upload
+    source = copying.verified("cp-big", data)
+    job = copying.post(f"/recordings/{source.id}/copy", {"destination": "archive"}).json
+    copying.queue.run(copying.app)
+    done = copying.get(f"/copies/{job['id']}").json
+    assert (done["status"], done["method"], done["bytes_done"]) == ("succeeded", "streamed", len(data)), done["error"]
+    copy = copying.get(f"/recordings/{done['copy_id']}").json
+    assert copy["sha256"] == hashlib.sha256(data).hexdigest() and copy["size_bytes"] == len(data)
+
+
+@pytest.mark.parametrize("store,target_store", [("s3", "azure"), ("gs", "gs")], indirect=True)
+def test_a_source_changed_since_verification_is_not_passed_on(copying):
+    source = copying.verified("cp-3", audio("mp3", 2))
+    copying.store.upload(source.destination_url, audio("mp3", 3))  # replaced after it was proven
+    job = copying.post(f"/recordings/{source.id}/copy", {"destination": "archive"}).json
+    copying.queue.run(copying.app)
+    done = copying.get(f"/copies/{job['id']}").json
+    assert done["status"] == "failed" and done["copy_id"] is None
+    assert "source changed" in done["error"] or "differs from the source" in done["error"]
+    assert len(copying.recordings(call_id="cp-3")) == 1  # no copy catalogued
+
+
+@pytest.mark.parametrize("store,target_store", [("s3", "s3")], indirect=True)
+def test_bad_copy_requests_are_refused_naming_the_problem(copying):
+    source = copying.verified("cp-4", audio("mp3", 2))
+    path = f"/recordings/{source.id}/copy"
+    cases = [
+        ({}, "destination"),
+        ({"destination": "archive", "target": "s3://x/y", "credentials": {"access_key": "a"}}, "destination"),
+        ({"target": "s3://x/y"}, "credentials"),
+        ({"key": "a.mp3", "target": "s3://x/y", "credentials": {"access_key": "a"}}, "key"),
+        ({"destination": "archive", "credentials": {"access_key": "a"}}, "credentials"),
+        ({"destination": "nowhere"}, "destination"),
+        ({"target": "ftp://host/file", "credentials": {"access_key": "a"}}, "target"),
+        ({"target": "s3://bucket/k", "credentials": {"account_key": "a"}}, "credentials"),
+        ({"destination": "archive", "key": 7}, "key"),
+    ]
+    for body, field in cases:
+        refused = copying.post(path, body)
+        assert refused.status_code == 400, (body, refused.json)
+        assert field in refused.json["error"]["fields"], (body, refused.json)
+    assert copying.post("/recordings/nope/copy", {"destination": "archive"}).status_code == 404
+    assert copying.get("/copies/nope").status_code == 404
+    itself = copying.post(path, {"destination": "store"})
+    assert itself.status_code == 400 and "the recording itself" in itself.json["error"]["message"]
+    first = copying.post(path, {"destination": "archive"})
+    copying.queue.run(copying.app)
+    again = copying.post(path, {"destination": "archive"})
+    copy_id = copying.get(f"/copies/{first.json['id']}").json["copy_id"]
+    assert again.status_code == 409 and f"already catalogued as recording {copy_id}" in again.json["error"]["message"]
+    copying.call("cp-5")  # a recording not yet verified cannot be copied
+    waiting = copying.one(call_id="cp-5")
+    refused = copying.post(f"/recordings/{waiting.id}/copy", {"destination": "archive"})
+    assert refused.status_code == 409 and "only verified recordings" in refused.json["error"]["message"]
+    assert copying.app.test_client().post(f"/api/v1{path}", json={"destination": "archive"}).status_code == 401
+
+
+@pytest.mark.parametrize("store,target_store", [("s3", "azure")], indirect=True)
+def test_refused_target_credentials_fail_the_job_with_a_reason(copying, caplog):
+    source = copying.verified("cp-6", audio("mp3", 2))
+    wrong = "Xby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    read = {"connection_string": copying.target.read["connection_string"].replace(
+        copying.target.read["connection_string"].split("AccountKey=")[1].split(";")[0], wrong)}
+    job = copying.post(f"/recordings/{source.id}/copy", {"target": f"{copying.target.url.split('/{')[0]}/x.mp3",
+                                                         "credentials": read}).json
+    copying.app.extensions["copies"].wait(60)
+    done = copying.get(f"/copies/{job['id']}").json
+    assert done["status"] == "failed" and ("refused" in done["error"] or "denied" in done["error"]), done
+    assert wrong not in done["error"] and wrong not in caplog.text
+
+
+def test_which_copies_are_server_side():
+    s3 = parse_location("s3://a/k")
+    assert service_of(s3, {"endpoint_url": "http://h:1/"}) == service_of(s3, {"endpoint_url": "http://h:1"})
+    assert method_for(s3, {}, Target(parse_location("s3://b/k"), {})) == "server_side"
+    assert method_for(s3, {}, Target(parse_location("s3://b/k"), {"endpoint_url": "http://minio"})) == STREAMED
+    azure = parse_location("azure://acct/c/k")
+    assert method_for(azure, {}, Target(parse_location("azure://other/c/k"), {})) == STREAMED
+    assert method_for(azure, {}, Target(parse_location("azure://acct/d/k"), {})) == "server_side"
+    assert method_for(s3, {}, Target(parse_location("gs://a/k"), {})) == STREAMED
+
+
+def test_the_stream_hashes_counts_and_reports_what_passes():
+    chunks = [b"a" * 10, b"", b"b" * 5, b"c" * 7]
+    seen = []
+    stream = Stream(iter(chunks), seen.append)
+    assert stream.read(4) == b"aaaa" and not stream.seekable()
+    assert stream.read() == b"a" * 6 + b"b" * 5 + b"c" * 7
+    assert stream.read(10) == b""
+    assert stream.done == 22 and seen[-1] == 22 and seen == sorted(seen)
+    assert stream.sha256.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+def test_web_copies_whose_process_stopped_are_failed(make_app):
+    app = make_app()
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        db.session.execute(CopyJob.__table__.delete())
+        for job_id, runner, age in (("old-web", "web", 20), ("new-web", "web", 1), ("old-worker", "worker", 20)):
+            db.session.execute(insert(CopyJob.__table__).values(
+                id=job_id, recording_id="r", target_url="s3://b/k", runner=runner, status="running",
+                bytes_done=0, created_at=now - timedelta(minutes=age), updated_at=now - timedelta(minutes=age)))
+        db.session.commit()
+        assert fail_stalled(db.engine, now) == 1
+        states = dict(db.session.execute(select(CopyJob.id, CopyJob.status).where(
+            CopyJob.id.in_(("old-web", "new-web", "old-worker")))).all())
+        assert states == {"old-web": FAILED, "new-web": "running", "old-worker": "running"}
+        assert "post the copy again" in db.session.get(CopyJob, "old-web").error
