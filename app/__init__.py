@@ -24,7 +24,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application. ``test_config`` overrides settings by their environment names."""
-    from app import callbacks, health, journal
+    from app import callbacks, health, journal, operator
+    from app.operator.access import session_key
     from app.recordings import cli as recordings_cli
     from app.recordings.copies import WebRunner
     from app.tunnel import tunnel_command
@@ -69,6 +70,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(recordings_cli.destinations_cli)
     app.cli.add_command(tunnel_command)
     app.register_blueprint(health.bp)
+    app.register_blueprint(operator.bp)
+    app.secret_key = session_key(settings.secret_key, settings.api_tokens)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     register_error_handlers(app)
     init_api(app)
     _install_request_id(app)

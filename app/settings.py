@@ -51,6 +51,7 @@ class Settings:
     verify_retry_seconds: float = 5.0
     max_callback_bytes: int = 65536
     copy_threads: int = 2
+    secret_key: str = field(default="", repr=False)
     log_level: str = "INFO"
 
     def __repr__(self) -> str:  # never show secrets, even in a debugger or a traceback
@@ -125,6 +126,7 @@ class SettingsSchema(Schema):
     upstream_timeout_ms = fields.Integer(data_key="UPSTREAM_TIMEOUT_MS", validate=validate.Range(min=10, max=10000))
     upstream_pool_size = fields.Integer(data_key="UPSTREAM_POOL_SIZE", validate=validate.Range(min=1, max=1000))
     copy_threads = fields.Integer(data_key="COPY_THREADS", validate=validate.Range(min=1, max=64))
+    secret_key = fields.String(data_key="SECRET_KEY")
     database_url = fields.String(data_key="DATABASE_URL", validate=validate.Length(min=1))
     redis_url = fields.String(data_key="REDIS_URL")
     redis_tls_verify = Flag(data_key="REDIS_TLS_VERIFY")
@@ -190,6 +192,7 @@ class SettingsSchema(Schema):
             verify_retry_seconds=data["verify_retry_seconds"],
             max_callback_bytes=data["max_callback_bytes"],
             copy_threads=data["copy_threads"],
+            secret_key=data["secret_key"],
             log_level=data["log_level"],
         )
 

@@ -124,7 +124,7 @@ def make_app(database_url, tmp_path):
     """Build an app with settings overrides; journal and catalogue are emptied before each test."""
     from app.db import db
     from app.journal import JournalEntry
-    from app.recordings.models import Call, Recording
+    from app.recordings.models import Call, CopyJob, Recording
 
     created = []
 
@@ -142,11 +142,12 @@ def make_app(database_url, tmp_path):
         return app
 
     with factory().app_context():
-        for model in (JournalEntry, Recording, Call):
+        for model in (JournalEntry, Recording, Call, CopyJob):
             db.session.execute(model.__table__.delete())
         db.session.commit()
     yield factory
     for app in created:
+        app.extensions["copies"].wait(60)  # no copy thread outlives its test
         with app.app_context():
             db.engine.dispose()
 

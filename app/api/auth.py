@@ -15,9 +15,21 @@ def require_token() -> None:
     tokens = current_app.extensions["settings"].api_tokens
     if not tokens:
         abort(403, message="the API is disabled: set API_TOKENS to one or more bearer tokens")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given:
+    given = bearer_token()
+    if not given:
         abort(401, message="send 'Authorization: Bearer <token>' with a token from API_TOKENS",
               headers={"WWW-Authenticate": "Bearer"})
-    if not any(hmac.compare_digest(given.strip().encode(), token.encode()) for token in tokens):
+    if not is_valid_token(given, tokens):
         abort(401, message="the bearer token is not valid", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def is_valid_token(given: str, tokens) -> bool:
+    """Whether ``given`` is one of ``tokens`` (each compared in constant time)."""
+    given = given.strip().encode()
+    return any(hmac.compare_digest(given, token.encode()) for token in tokens)
+
+
+def bearer_token() -> str:
+    """The token of an ``Authorization: Bearer`` header, or an empty string."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else ""

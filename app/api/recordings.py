@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint, abort
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from app.api.auth import require_token
 from app.api.schemas import (
@@ -12,6 +12,7 @@ from app.api.schemas import (
 )
 from app.db import db
 from app.recordings.models import CopyJob, Recording
+from app.recordings.queries import recording_page
 
 blp = Blueprint("recordings", __name__, url_prefix="/api/v1", description="Recordings and their proof")
 blp.before_request(require_token)
@@ -29,22 +30,8 @@ def _recording_or_404(recording_id: str) -> Recording:
 @blp.response(200, RecordingPageSchema)
 def list_recordings(args: dict):
     """List recordings, newest first; filter by status, call, rule and time; page with ``cursor``."""
-    query = select(Recording)
-    for name in ("status", "call_id", "rule_id"):
-        if name in args:
-            query = query.where(getattr(Recording, name) == args[name])
-    if "since" in args:
-        query = query.where(Recording.requested_at >= args["since"])
-    if "until" in args:
-        query = query.where(Recording.requested_at < args["until"])
-    if "cursor" in args:  # a row-value comparison: one range scan on the (requested_at, id) index
-        moment, identifier = args["cursor"]
-        query = query.where(tuple_(Recording.requested_at, Recording.id) < tuple_(moment, identifier))
-    limit = args["limit"]
-    rows = list(db.session.scalars(query.order_by(Recording.requested_at.desc(), Recording.id.desc())
-                                   .limit(limit + 1)))
-    page, more = rows[:limit], len(rows) > limit
-    return {"data": page, "paging": {"next_cursor": (page[-1].requested_at, page[-1].id) if more else None}}
+    page, next_cursor = recording_page(db.session, args, args["limit"], args.get("cursor"))
+    return {"data": page, "paging": {"next_cursor": next_cursor}}
 
 
 @blp.get("/recordings/<string:recording_id>")

@@ -1,13 +1,11 @@
-"""What the API takes and returns. Credentials are in none of these schemas."""
+"""What the API takes and returns. Credentials are only ever taken in (``CopyArgs``, load-only),
+never given out."""
 
 from __future__ import annotations
 
-import base64
-import json
-from datetime import datetime
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.recordings.queries import BadCursor, decode_cursor, encode_cursor
 from app.recordings.status import STATUSES
 
 
@@ -40,18 +38,13 @@ class Cursor(fields.String):
     """An opaque keyset position: (requested_at, id) of the last row of the previous page."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        moment, identifier = value
-        return base64.urlsafe_b64encode(json.dumps([moment.isoformat(), identifier]).encode()).decode().rstrip("=")
+        return None if value is None else encode_cursor(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            moment, identifier = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-            return datetime.fromisoformat(moment), str(identifier)
-        except (ValueError, TypeError):
-            raise ValidationError("is not a cursor this API gave out; start again without it")
+            return decode_cursor(super()._deserialize(value, attr, data, **kwargs))
+        except BadCursor as error:
+            raise ValidationError(str(error)) from None
 
 
 class RecordingListArgs(Schema):

@@ -1,0 +1,83 @@
+"""The operator page at ``/``: recordings with filters and status, a player, a call's decision
+and consent record. Server-rendered (Jinja, no front-end build), read-only, behind the API's
+tokens: a browser signs in once with a token (a session cookie remembers which), scripts may
+send ``Authorization: Bearer`` as to the API."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+
+from app.db import db
+from app.operator import access
+from app.operator.forms import RecordingFilters
+from app.recordings.control import pauses
+from app.recordings.models import Call, CopyJob, Recording
+from app.recordings.queries import encode_cursor, recording_page
+from app.recordings.status import STATUSES
+
+bp = Blueprint("operator", __name__, template_folder="templates")
+bp.before_request(access.require_sign_in)
+PAGE_SIZE = 50
+LINK_SECONDS = 900
+
+
+@bp.get("/")
+def recordings():
+    try:
+        filters = RecordingFilters().load(request.args)
+    except ValidationError as error:
+        problems = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.messages.items())
+        return render_template("operator/recordings.html", rows=[], filters=request.args, problem=problems,
+                               counts={}, statuses=STATUSES, next_url=None), 400
+    rows, next_key = recording_page(db.session, filters, PAGE_SIZE, filters.get("cursor"))
+    counts = dict(db.session.execute(select(Recording.status, func.count()).group_by(Recording.status)).all())
+    next_url = None
+    if next_key:
+        kept = {name: value for name, value in request.args.items() if name != "cursor" and value}
+        next_url = url_for(".recordings", **kept, cursor=encode_cursor(next_key))
+    return render_template("operator/recordings.html", rows=rows, filters=request.args, problem=None,
+                           counts=counts, statuses=STATUSES, next_url=next_url)
+
+
+@bp.get("/recordings/<string:recording_id>")
+def recording(recording_id: str):
+    row = db.session.get(Recording, recording_id)
+    if row is None:
+        abort(404, description=f"no recording {recording_id}")
+    link, link_problem = (_player_link(row) if row.status == "verified" else
+                          (None, f"only verified recordings can be played; this one is {row.status}"))
+    copies = db.session.scalars(select(CopyJob).where(CopyJob.recording_id == row.id)
+                                .order_by(CopyJob.created_at.desc())).all()
+    return render_template("operator/recording.html", row=row, link=link, link_problem=link_problem,
+                           copies=copies, call=db.session.get(Call, row.call_id))
+
+
+@bp.get("/calls/<string:call_id>")
+def call(call_id: str):
+    row = db.session.get(Call, call_id)
+    segments = db.session.scalars(select(Recording).where(Recording.call_id == call_id)
+                                  .order_by(Recording.segment, Recording.requested_at)).all()
+    if row is None and not segments:
+        abort(404, description=f"no call {call_id}")
+    return render_template("operator/call.html", call=row, call_id=call_id, segments=segments,
+                           pauses=pauses(row.controls if row else None),
+                           links={r.id: _player_link(r)[0] for r in segments if r.status == "verified"})
+
+
+def _player_link(row: Recording) -> tuple[str | None, str | None]:
+    """A presigned link for the player, or why there is none."""
+    from app.recordings.tasks import read_backend
+    from app.storage import StorageError
+
+    try:
+        backend, location = read_backend(current_app.extensions["rules"].current,
+                                         {"destination_url": row.destination_url, "destination": row.destination})
+        return backend.presign(location, LINK_SECONDS), None
+    except StorageError as error:
+        return None, f"no link: {error}"
+
+
+bp.add_url_rule("/login", "login", access.login, methods=["GET", "POST"])
+bp.add_url_rule("/logout", "logout", access.logout, methods=["POST"])

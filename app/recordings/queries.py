@@ -1,0 +1,53 @@
+"""Reading the catalogue: the recordings list (filters, keyset paging) for the API and the page.
+
+Pages are newest first and keyed by ``(requested_at, id)``: the cursor is the last row's key,
+and the next page is a row-value comparison on the composite index — one range scan at any
+depth, and correct while rows are inserted (new rows land before the cursor, never inside a
+page already read).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+
+from app.recordings.models import Recording
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(key: tuple[datetime, str]) -> str:
+    moment, identifier = key
+    return base64.urlsafe_b64encode(json.dumps([moment.isoformat(), identifier]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[datetime, str]:
+    try:
+        moment, identifier = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return datetime.fromisoformat(moment), str(identifier)
+    except (ValueError, TypeError):
+        raise BadCursor("is not a cursor this service gave out; start again without it") from None
+
+
+def recording_page(session, filters: dict, limit: int, cursor: tuple[datetime, str] | None = None
+                   ) -> tuple[list[Recording], tuple[datetime, str] | None]:
+    """One page of recordings matching ``filters`` (status, call_id, rule_id, since, until) and
+    the cursor of the next page, or None on the last."""
+    query = select(Recording)
+    for name in ("status", "call_id", "rule_id"):
+        if filters.get(name):
+            query = query.where(getattr(Recording, name) == filters[name])
+    if filters.get("since"):
+        query = query.where(Recording.requested_at >= filters["since"])
+    if filters.get("until"):
+        query = query.where(Recording.requested_at < filters["until"])
+    if cursor:
+        query = query.where(tuple_(Recording.requested_at, Recording.id) < tuple_(*cursor))
+    rows = list(session.scalars(query.order_by(Recording.requested_at.desc(), Recording.id.desc()).limit(limit + 1)))
+    page = rows[:limit]
+    return page, ((page[-1].requested_at, page[-1].id) if len(rows) > limit else None)

@@ -1,0 +1,113 @@
+"""The operator page through the test client: access, filters, paging, a recording, a call."""
+
+import hashlib
+
+from app.operator.access import safe_next, session_key
+from tests.operator.conftest import TOKEN
+
+
+def signed_in(app):
+    client = app.test_client()
+    assert client.post("/login", data={"token": TOKEN}).status_code == 302
+    return client
+
+
+def test_the_page_is_behind_the_api_tokens(catalogue):
+    client = catalogue.app.test_client()
+    asked = client.get("/?status=failed")
+    assert asked.status_code == 302 and asked.headers["Location"] == "/login?next=/?status%3Dfailed"
+    wrong = client.post("/login", data={"token": "guess", "next": "/?status=failed"})
+    assert wrong.status_code == 401 and b"not one of API_TOKENS" in wrong.data
+    right = client.post("/login", data={"token": TOKEN, "next": "/?status=failed"})
+    assert right.status_code == 302 and right.headers["Location"] == "/?status=failed"
+    assert TOKEN not in (right.headers.get("Set-Cookie") or "")
+    assert client.get("/").status_code == 200
+    assert client.post("/logout").status_code == 302 and client.get("/").status_code == 302
+    by_header = catalogue.app.test_client().get("/", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert by_header.status_code == 200
+
+
+def test_a_session_ends_when_its_token_is_withdrawn(catalogue, make_app, tmp_path):
+    client = signed_in(catalogue.app)
+    cookie = client.get_cookie("session").value
+    rotated = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), API_TOKENS="other-token",
+                       SECRET_KEY="fixed-key-for-both")
+    kept = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), API_TOKENS=f"other-token,{TOKEN}",
+                    SECRET_KEY="fixed-key-for-both")
+    signed = kept.test_client()
+    assert signed.post("/login", data={"token": TOKEN}).status_code == 302
+    session = signed.get_cookie("session").value
+    again = rotated.test_client()
+    again.set_cookie("session", session)
+    assert again.get("/").status_code == 302  # the token left API_TOKENS: signed out
+    stranger = kept.test_client()
+    stranger.set_cookie("session", cookie)  # a cookie signed with another key
+    assert stranger.get("/").status_code == 302
+
+
+def test_no_tokens_means_no_page(make_app):
+    response = make_app().test_client().get("/")
+    assert response.status_code == 403 and b"Set API_TOKENS" in response.data
+
+
+def test_the_list_shows_status_and_filters(catalogue):
+    client = signed_in(catalogue.app)
+    page = client.get("/").get_data(as_text=True)
+    for row in (catalogue.good, catalogue.bad, catalogue.live):
+        assert f'data-recording="{row.id}"' in page
+    assert 'class="badge verified"' in page and 'class="badge failed"' in page
+    failed = client.get("/?status=failed&call_id=&since=").get_data(as_text=True)
+    assert f'data-recording="{catalogue.bad.id}"' in failed and f'data-recording="{catalogue.good.id}"' not in failed
+    by_call = client.get("/?call_id=op-live").get_data(as_text=True)
+    assert by_call.count("data-recording=") == 1
+    bad = client.get("/?since=yesterday&status=lost")
+    assert bad.status_code == 400 and b"since: Not a valid date." in bad.data and b"status:" in bad.data
+    assert b"Old" not in client.get("/").data  # one page only
+
+
+def test_older_recordings_are_a_link_away(catalogue, monkeypatch):
+    import app.operator as operator
+
+    monkeypatch.setattr(operator, "PAGE_SIZE", 2)
+    client = signed_in(catalogue.app)
+    first = client.get("/?status=").get_data(as_text=True)
+    assert first.count("data-recording=") == 2 and 'rel="next"' in first
+    link = first.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
+    second = client.get(link).get_data(as_text=True)
+    assert second.count("data-recording=") == 1 and 'rel="next"' not in second
+    assert client.get("/?cursor=garbage").status_code == 400
+
+
+def test_a_verified_recording_plays_through_a_presigned_link(catalogue):
+    import requests
+
+    client = signed_in(catalogue.app)
+    page = client.get(f"/recordings/{catalogue.good.id}").get_data(as_text=True)
+    link = page.split('<audio controls preload="metadata" src="')[1].split('"')[0].replace("&amp;", "&")
+    assert hashlib.sha256(requests.get(link, timeout=10).content).hexdigest() == catalogue.good.sha256
+    assert catalogue.good.sha256 in page and "op-good" in page
+    failed = client.get(f"/recordings/{catalogue.bad.id}").get_data(as_text=True)
+    assert "<audio" not in failed and "only verified recordings can be played" in failed
+    assert "empty file" in failed  # why it failed
+    assert client.get("/recordings/nope").status_code == 404
+
+
+def test_a_call_shows_its_decision_consent_and_pauses(catalogue):
+    client = signed_in(catalogue.app)
+    page = client.get("/calls/op-good").get_data(as_text=True)
+    assert "record-all" in page and 'data-consent="accepted"' in page
+    assert "&#34;dtmf&#34;" in page or "&quot;dtmf&quot;" in page or '"dtmf"' in page
+    assert "agent-7" in page and "card number" in page and "<audio" in page
+    assert client.get("/calls/never").status_code == 404
+
+
+def test_next_is_only_ever_a_path_here():
+    assert safe_next("/?status=failed") == "/?status=failed"
+    for hostile in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", ""):
+        assert safe_next(hostile) == "/"
+
+
+def test_the_session_key_is_shared_by_processes_and_changes_with_the_tokens():
+    assert session_key("", ("a", "b")) == session_key("", ("b", "a"))
+    assert session_key("", ("a",)) != session_key("", ("a", "b"))
+    assert session_key("set", ("a",)) == b"set"
