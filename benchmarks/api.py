@@ -1,11 +1,15 @@
-"""Benchmark: listing recordings over 1 000 000 catalogue rows on PostgreSQL, keyset vs offset.
+"""Benchmark: listing over 1 000 000 catalogue rows (keyset vs offset); a 500 MB cross-cloud copy.
 
-    .venv/bin/python -m benchmarks.api [--rows 1000000] [--postgres postgresql://…]
+    .venv/bin/python -m benchmarks.api [--only list|copy] [--rows 1000000] [--postgres postgresql://…]
+                                       [--megabytes 500] [--rounds 2]
 
 Fills a fresh database with catalogue rows (COPY), then, in the same run, fetches 50-row pages
 at growing depths both ways: keyset (``WHERE (requested_at, id) < cursor``, what the API does —
 also timed through ``GET /api/v1/recordings`` end to end) and OFFSET (what the API avoids).
-Prints p50/p99 per depth. (The cross-cloud copy half of this benchmark comes with the copy jobs.)
+Prints p50/p99 per depth.
+
+Then the copy half (``benchmarks/cross_cloud_copy.py``): a copy job's throughput and peak RSS
+against a plain client download + upload of the same object, in the same run.
 """
 
 from __future__ import annotations
@@ -51,8 +55,19 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--only", choices=("list", "copy"))
+    parser.add_argument("--megabytes", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.only != "copy":
+        list_benchmark(args)
+    if args.only != "list":
+        from benchmarks.cross_cloud_copy import run_copy_benchmark
 
+        run_copy_benchmark(args.megabytes, args.rounds)
+
+
+def list_benchmark(args) -> None:
     from sqlalchemy import create_engine, select, tuple_
 
     from app import create_app

@@ -1,4 +1,4 @@
-"""``flask recordings list|verify`` and ``flask destinations check``."""
+"""``flask recordings list|show|download|copy|delete|verify|purge`` and ``flask destinations check``."""
 
 from __future__ import annotations
 
@@ -95,6 +95,114 @@ def purge_command(dry_run: bool) -> None:
         click.echo(f"  {error}")
     if report["failed"]:
         raise SystemExit(1)
+
+
+def _recording_or_exit(recording_id: str) -> Recording:
+    row = db.session.get(Recording, recording_id)
+    if row is None:
+        raise click.ClickException(f"no recording {recording_id}; see 'flask recordings list'")
+    return row
+
+
+@recordings_cli.command("show")
+@click.argument("recording_id")
+def show_command(recording_id) -> None:
+    """One recording with its proof, as JSON."""
+    click.echo(json.dumps(RecordingSchema().dump(_recording_or_exit(recording_id)), indent=2))
+
+
+@recordings_cli.command("download")
+@click.argument("recording_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Where to write it (default: the file's own name, here).")
+def download_command(recording_id, output) -> None:
+    """Download a verified recording, checking its SHA-256 on the way, with progress."""
+    import hashlib
+    import os
+    import posixpath
+
+    from app.recordings.tasks import read_backend
+    from app.storage import StorageError
+
+    row = _recording_or_exit(recording_id)
+    if row.status != status.VERIFIED:
+        raise click.ClickException(f"recording {recording_id} is {row.status}: only verified recordings are "
+                                   "downloaded (try 'flask recordings verify {recording_id}')")
+    output = output or posixpath.basename(row.destination_url)
+    partial, digest = f"{output}.part", hashlib.sha256()
+    try:
+        backend, location = read_backend(current_app.extensions["rules"].current,
+                                         {"destination_url": row.destination_url, "destination": row.destination})
+        with open(partial, "wb") as file, click.progressbar(length=row.size_bytes or 0, label=output) as bar:
+            for chunk in backend.open(location):
+                file.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+    except (StorageError, OSError) as error:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise click.ClickException(f"download failed: {error}") from None
+    if digest.hexdigest() != row.sha256:
+        os.remove(partial)
+        raise click.ClickException(f"the file's SHA-256 is {digest.hexdigest()}, not the verified {row.sha256}: "
+                                   f"it changed in the store; run 'flask recordings verify {recording_id}'")
+    os.replace(partial, output)
+    click.echo(f"{output}: {row.size_bytes} bytes, SHA-256 {row.sha256} (matches the catalogue)")
+
+
+@recordings_cli.command("copy")
+@click.argument("recording_id")
+@click.option("--destination", required=True, help="A destination profile of the ruleset.")
+@click.option("--key", help="The key there (default: the source's own; ending in / : a folder).")
+def copy_command(recording_id, destination, key) -> None:
+    """Copy a verified recording to a destination profile now, with progress; the copy is
+    verified and catalogued (for a bucket outside the ruleset, use the API)."""
+    from datetime import datetime, timezone
+
+    from app.recordings.copies import SUCCEEDED, CopyRefused, new_job, run, target_for
+    from app.recordings.models import CopyJob
+
+    row = _recording_or_exit(recording_id)
+    ruleset = current_app.extensions["rules"].current
+    try:
+        target = target_for(ruleset, row.destination_url, destination=destination, key=key)
+        with db.engine.begin() as connection:
+            source = connection.execute(select(Recording.__table__).where(Recording.id == recording_id)
+                                        ).mappings().one()
+            job_id = new_job(connection, source, target, requested_by="cli", now=datetime.now(timezone.utc))
+    except CopyRefused as error:
+        raise click.ClickException(str(error)) from None
+    with click.progressbar(length=row.size_bytes or 0, label=f"copying to {target.location.uri}") as bar:
+        seen = [0]
+
+        def advance(done: int) -> None:
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        outcome = run(db.engine, ruleset, job_id, progress=advance)
+    db.session.expire_all()
+    job = db.session.get(CopyJob, job_id)
+    if outcome != SUCCEEDED:
+        raise click.ClickException(f"copy failed: {job.error}")
+    click.echo(f"copied ({job.method}) and verified: recording {job.copy_id} at {job.target_url}")
+
+
+@recordings_cli.command("delete")
+@click.argument("recording_id")
+@click.option("--reason", required=True, help="Why (kept in the deletion receipt).")
+def delete_command(recording_id, reason) -> None:
+    """Delete the file, then mark the recording deleted with a receipt (refused under legal hold)."""
+    from app.recordings.retention import Held, NotDeletable, delete
+    from app.storage import StorageError
+
+    _recording_or_exit(recording_id)
+    try:
+        receipt = delete(db.engine, current_app.extensions["rules"].current, recording_id, by="cli", reason=reason)
+    except (Held, NotDeletable) as error:
+        raise click.ClickException(str(error)) from None
+    except StorageError as error:
+        raise click.ClickException(f"the file could not be deleted, so the recording was kept: {error}") from None
+    click.echo(f"deleted {recording_id} ({receipt['object_was']}); receipt: {json.dumps(receipt)}")
 
 
 @destinations_cli.command("check")

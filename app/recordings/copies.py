@@ -175,10 +175,11 @@ class Stream(io.RawIOBase):
 
 
 def run(engine, ruleset, job_id: str, target: Target | None = None, *,
-        now=lambda: datetime.now(timezone.utc)) -> str:
+        now=lambda: datetime.now(timezone.utc), progress: Callable[[int], None] | None = None) -> str:
     """Carry out one job to the end; returns its final status. Errors end up in the job row.
 
-    ``target`` is given for explicit credentials; a job to a profile finds it in the ruleset."""
+    ``target`` is given for explicit credentials; a job to a profile finds it in the ruleset.
+    ``progress`` (the CLI's bar) hears every byte count, the job row one every half second."""
     from app.recordings.tasks import read_backend, read_settings
     from app.recordings.verify import check
 
@@ -188,9 +189,11 @@ def run(engine, ruleset, job_id: str, target: Target | None = None, *,
             return job["status"] if job else "unknown"
         source = connection.execute(select(_recordings).where(_recordings.c.id == job["recording_id"])
                                     ).mappings().first()
-        connection.execute(update(_jobs).where(_jobs.c.id == job_id)
-                           .values(status=RUNNING, started_at=now(), updated_at=now()))
-    reporter = _Progress(engine, job_id, now)
+        claimed = connection.execute(update(_jobs).where(_jobs.c.id == job_id, _jobs.c.status == QUEUED)
+                                     .values(status=RUNNING, started_at=now(), updated_at=now())).rowcount
+    if not claimed:  # another runner took it first
+        return RUNNING
+    reporter = _Progress(engine, job_id, now, progress)
     try:
         if source is None or source["status"] != status.VERIFIED:
             raise CopyRefused(f"the source recording is {source['status'] if source else 'gone'}; only verified "
@@ -240,10 +243,12 @@ def run(engine, ruleset, job_id: str, target: Target | None = None, *,
 class _Progress:
     """Writes ``bytes_done`` to the job at most every :data:`PROGRESS_EVERY` seconds."""
 
-    def __init__(self, engine, job_id: str, now):
-        self.engine, self.job_id, self.now, self.last = engine, job_id, now, 0.0
+    def __init__(self, engine, job_id: str, now, also: Callable[[int], None] | None = None):
+        self.engine, self.job_id, self.now, self.last, self.also = engine, job_id, now, 0.0, also
 
     def __call__(self, done: int, force: bool = False) -> None:
+        if self.also is not None:
+            self.also(done)
         moment = time.monotonic()
         if force or moment - self.last >= PROGRESS_EVERY:
             self.last = moment

@@ -74,3 +74,47 @@ def test_destination_preflight_says_what_failed(cli_flow, tmp_path, change, step
 def test_unknown_destination(make_app):
     result = invoke(make_app(), "destinations", "check", "nowhere")
     assert result.exit_code == 1 and "no destination 'nowhere'" in result.output
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_show_download_and_delete(cli_flow, tmp_path):
+    import hashlib
+
+    data = audio("mp3", 2)
+    row = cli_flow.verified("cli-dl", data)
+    shown = json.loads(invoke(cli_flow.app, "recordings", "show", row.id).output)
+    assert shown["sha256"] == hashlib.sha256(data).hexdigest() and shown["status"] == "verified"
+    target = tmp_path / "out.mp3"
+    fetched = invoke(cli_flow.app, "recordings", "download", row.id, "-o", str(target))
+    assert fetched.exit_code == 0, fetched.output
+    assert target.read_bytes() == data and "matches the catalogue" in fetched.output
+    cli_flow.store.upload(row.destination_url, b"tampered")
+    refused = invoke(cli_flow.app, "recordings", "download", row.id, "-o", str(tmp_path / "bad.mp3"))
+    assert refused.exit_code == 1 and "it changed in the store" in refused.output
+    assert not (tmp_path / "bad.mp3").exists() and not (tmp_path / "bad.mp3.part").exists()
+    gone = invoke(cli_flow.app, "recordings", "delete", row.id, "--reason", "customer asked")
+    assert gone.exit_code == 0 and '"reason": "customer asked"' in gone.output
+    assert cli_flow.one(call_id="cli-dl").status == "deleted"
+    assert "no recording nope" in invoke(cli_flow.app, "recordings", "show", "nope").output
+    assert invoke(cli_flow.app, "recordings", "download", row.id).exit_code == 1  # deleted: not verified
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_copy_to_a_profile_with_progress(make_app, store, queue, tmp_path, gcs_server):
+    from tests.api.test_copies import ruleset_with_archive
+    from tests.conftest import Store
+
+    archive = Store("gs", gcs_server, f"cli-{store.name}")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ruleset_with_archive(store, archive))
+    flow = Flow(make_app(RULES_FILE=str(rules)), store, queue)
+    row = flow.verified("cli-cp", audio("mp3", 2))
+    copied = invoke(flow.app, "recordings", "copy", row.id, "--destination", "archive", "--key", "exports/")
+    assert copied.exit_code == 0, copied.output
+    assert "copying to gs://" in copied.output and "copied (streamed) and verified" in copied.output
+    [copy] = [r for r in flow.recordings(call_id="cli-cp") if r.copied_from == row.id]
+    assert copy.sha256 == row.sha256 and copy.destination_url.endswith("/exports/cli-cp-1.mp3")
+    again = invoke(flow.app, "recordings", "copy", row.id, "--destination", "archive", "--key", "exports/")
+    assert again.exit_code == 1 and "already catalogued" in again.output
+    unknown = invoke(flow.app, "recordings", "copy", row.id, "--destination", "nowhere")
+    assert unknown.exit_code == 1 and "no destination profile 'nowhere'" in unknown.output
