@@ -138,6 +138,11 @@ def new_job(connection, source: Mapping, target: Target, *, requested_by: str, n
     if taken:
         raise CopyRefused(f"{target.location.uri} is already catalogued as recording {taken}; choose another key",
                           status_code=409)
+    under_way = connection.execute(select(_jobs.c.id).where(
+        _jobs.c.target_url == target.location.uri, _jobs.c.status.in_((QUEUED, RUNNING)))).scalar()
+    if under_way:
+        raise CopyRefused(f"a copy to {target.location.uri} is already under way (job {under_way}); follow it at "
+                          f"/api/v1/copies/{under_way}", status_code=409)
     job_id = uuid.uuid4().hex
     connection.execute(insert(_jobs).values(
         id=job_id, recording_id=source["id"], target_url=target.location.uri, destination=target.destination,

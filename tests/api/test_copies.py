@@ -166,6 +166,8 @@ def test_bad_copy_requests_are_refused_naming_the_problem(copying):
     itself = copying.post(path, {"destination": "store"})
     assert itself.status_code == 400 and "the recording itself" in itself.json["error"]["message"]
     first = copying.post(path, {"destination": "archive"})
+    twice = copying.post(path, {"destination": "archive"})  # before the worker ran the first
+    assert twice.status_code == 409 and f"already under way (job {first.json['id']})" in twice.json["error"]["message"]
     copying.queue.run(copying.app)
     again = copying.post(path, {"destination": "archive"})
     copy_id = copying.get(f"/copies/{first.json['id']}").json["copy_id"]
