@@ -178,6 +178,21 @@ class Stream(io.RawIOBase):
         self.progress(self.done)
         return size
 
+    def read(self, size: int = -1) -> bytes:
+        """Exactly ``size`` bytes unless the end comes first: uploaders take a short read for the
+        last part (S3 would refuse parts under 5 MiB; a GCS resumable upload would send each
+        chunk as a request of its own)."""
+        wanted = size if size is not None and size >= 0 else float("inf")
+        parts, got = [], 0
+        while got < wanted:
+            buffer = bytearray(int(min(wanted - got, 1 << 20)))
+            count = self.readinto(buffer)
+            if not count:
+                break
+            parts.append(bytes(memoryview(buffer)[:count]))
+            got += count
+        return b"".join(parts)
+
 
 def run(engine, ruleset, job_id: str, target: Target | None = None, *,
         now=lambda: datetime.now(timezone.utc), progress: Callable[[int], None] | None = None) -> str:
