@@ -40,7 +40,7 @@ _jobs, _recordings = CopyJob.__table__, Recording.__table__
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 SERVER_SIDE, STREAMED = "server_side", "streamed"
 PROGRESS_EVERY = 0.5     # seconds between progress writes to the job row
-STALLED_AFTER = timedelta(minutes=15)  # a web job silent this long lost its process
+STALLED_AFTER = timedelta(minutes=15)  # a job silent this long lost its process
 
 
 class CopyRefused(Exception):
@@ -298,13 +298,22 @@ def _catalogue(engine, source: Mapping, target: Target, verdict, job_id: str, me
     return copy_id
 
 
-def fail_stalled(engine, now: datetime) -> int:
-    """Web-run jobs silent for :data:`STALLED_AFTER` lost their process (a restart): fail them."""
+def recover_stalled(engine, now: datetime) -> tuple[int, list[str]]:
+    """Jobs silent for :data:`STALLED_AFTER` lost their process (a restart, a killed worker).
+
+    A web job's credentials went with its process: it is failed, to be posted again. A worker
+    job is put back in the queue (copying onto the same key again is harmless): its ids are
+    returned for the caller to enqueue. Returns (failed, requeued ids)."""
+    stalled = (_jobs.c.status.in_((QUEUED, RUNNING)), _jobs.c.updated_at <= now - STALLED_AFTER)
     with engine.begin() as connection:
-        return connection.execute(update(_jobs).where(
-            _jobs.c.runner == "web", _jobs.c.status.in_((QUEUED, RUNNING)), _jobs.c.updated_at <= now - STALLED_AFTER,
-        ).values(status=FAILED, finished_at=now, updated_at=now,
-                 error="interrupted: the web process running it stopped; post the copy again")).rowcount
+        failed = connection.execute(update(_jobs).where(_jobs.c.runner == "web", *stalled).values(
+            status=FAILED, finished_at=now, updated_at=now,
+            error="interrupted: the web process running it stopped; post the copy again")).rowcount
+        requeued = list(connection.execute(select(_jobs.c.id).where(_jobs.c.runner == "worker", *stalled)).scalars())
+        if requeued:
+            connection.execute(update(_jobs).where(_jobs.c.id.in_(requeued))
+                               .values(status=QUEUED, bytes_done=0, updated_at=now))
+    return failed, requeued
 
 
 class WebRunner:

@@ -156,11 +156,14 @@ def sweep_now(now: datetime | None = None, stale_seconds: float = 600) -> dict[s
 @huey.periodic_task(crontab(minute="*"))
 def sweep_recordings() -> dict[str, int]:
     from app.db import db
-    from app.recordings.copies import fail_stalled
+    from app.recordings.copies import recover_stalled
 
     with app_context():
         report = sweep_now()
-        report["copies_interrupted"] = fail_stalled(db.engine, _now())
+        report["copies_failed"], requeued = recover_stalled(db.engine, _now())
+        for job_id in requeued:
+            copy_recording(job_id)
+        report["copies_requeued"] = len(requeued)
         return report
 
 

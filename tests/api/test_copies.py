@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import insert, select, text
 
 from app.db import db
-from app.recordings.copies import FAILED, STREAMED, Stream, fail_stalled, method_for, service_of, Target
+from app.recordings.copies import FAILED, STREAMED, Stream, Target, method_for, recover_stalled, service_of
 from app.recordings.models import CopyJob, Recording
 from app.simulator.audio import audio
 from app.storage import parse_location, reader
@@ -236,16 +236,18 @@ def test_the_stream_gives_whole_parts_across_chunks():
     assert [len(stream.read(5)) for _ in range(5)] == [5, 5, 5, 5, 1]
 
 
-def test_web_copies_whose_process_stopped_are_failed(make_app):
+def test_copies_whose_process_stopped_are_failed_or_queued_again(make_app):
     app = make_app()
     now = datetime.now(timezone.utc)
     with app.app_context():
-        for job_id, runner, age in (("old-web", "web", 20), ("new-web", "web", 1), ("old-worker", "worker", 20)):
+        for job_id, runner, age in (("old-web", "web", 20), ("new-web", "web", 1), ("old-worker", "worker", 20),
+                                    ("new-worker", "worker", 1)):
             db.session.execute(insert(CopyJob.__table__).values(
                 id=job_id, recording_id="r", target_url="s3://b/k", runner=runner, status="running",
-                bytes_done=0, created_at=now - timedelta(minutes=age), updated_at=now - timedelta(minutes=age)))
+                bytes_done=5, created_at=now - timedelta(minutes=age), updated_at=now - timedelta(minutes=age)))
         db.session.commit()
-        assert fail_stalled(db.engine, now) == 1
+        assert recover_stalled(db.engine, now) == (1, ["old-worker"])
         states = dict(db.session.execute(select(CopyJob.id, CopyJob.status)).all())
-        assert states == {"old-web": FAILED, "new-web": "running", "old-worker": "running"}
+        assert states == {"old-web": FAILED, "new-web": "running", "old-worker": "queued", "new-worker": "running"}
         assert "post the copy again" in db.session.get(CopyJob, "old-web").error
+        assert db.session.get(CopyJob, "old-worker").bytes_done == 0
