@@ -59,21 +59,18 @@ def child(mode: str, spec: dict) -> None:
         assert stream.sha256.hexdigest() == spec["sha256"]
     else:
         from app.db import db
-        from app.recordings.copies import SUCCEEDED, new_job, run
+        from app.recordings.copies import SUCCEEDED, create, run
         from app.recordings.models import Recording
-        from app.recordings.copies import target_for
 
-        now = datetime.now(timezone.utc)
+        now, source_id = datetime.now(timezone.utc), uuid.uuid4().hex
         with app.app_context():
             with db.engine.begin() as connection:
                 connection.execute(Recording.__table__.insert().values(
-                    id=uuid.uuid4().hex, call_id="bench", segment=1, status="verified", destination="source",
+                    id=source_id, call_id="bench", segment=1, status="verified", destination="source",
                     destination_url=source.uri, format="mp3", size_bytes=spec["size"], sha256=spec["sha256"],
                     content_type="audio/mpeg", requested_at=now, verify_attempts=1, legal_hold=False))
-                row = connection.execute(Recording.__table__.select().where(
-                    Recording.destination_url == source.uri)).mappings().one()
-                goal = target_for(ruleset, source.uri, destination="target", key=target.key)
-                job_id = new_job(connection, row, goal, requested_by="bench", now=now)
+            job_id, _ = create(db.engine, ruleset, source_id, requested_by="bench", destination="target",
+                               key=target.key)
             assert run(db.engine, ruleset, job_id) == SUCCEEDED
     seconds = time.perf_counter() - started
     print(json.dumps({"mode": mode, "seconds": seconds, "peak_kb": peak_rss_kb(), "import_kb": baseline}))

@@ -153,25 +153,20 @@ def copy_recording(args: dict, recording_id: str):
 
     Answers 202 with the job at once; ``GET /api/v1/copies/<id>`` follows its progress. The copy is
     verified (its SHA-256 must equal the source's) and catalogued with ``copied_from``."""
-    from datetime import datetime, timezone
-
     from flask import current_app
 
-    from app.recordings.copies import CopyRefused, new_job, target_for
+    from app.recordings.copies import CopyRefused, create
     from app.recordings.tasks import copy_recording as queue_copy
 
     _recording_or_404(recording_id)
-    with db.engine.begin() as connection:
-        source = connection.execute(select(Recording.__table__).where(Recording.id == recording_id)).mappings().one()
-        try:
-            target = target_for(current_app.extensions["rules"].current, source["destination_url"],
-                                destination=args.get("destination"), key=args.get("key"),
-                                target=args.get("target"), credentials=args.get("credentials"))
-            job_id = new_job(connection, source, target, requested_by=args["by"], now=datetime.now(timezone.utc))
-        except CopyRefused as error:
-            if error.field_name:
-                abort(error.status_code, message=str(error), messages={"json": {error.field_name: [str(error)]}})
-            abort(error.status_code, message=str(error))
+    where = {name: args.get(name) for name in ("destination", "key", "target", "credentials")}
+    try:
+        job_id, target = create(db.engine, current_app.extensions["rules"].current, recording_id,
+                                requested_by=args["by"], **where)
+    except CopyRefused as error:
+        if error.field_name:
+            abort(error.status_code, message=str(error), messages={"json": {error.field_name: [str(error)]}})
+        abort(error.status_code, message=str(error))
     if target.explicit:
         current_app.extensions["copies"].submit(job_id, target)
     else:

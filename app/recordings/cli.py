@@ -157,19 +157,14 @@ def download_command(recording_id, output) -> None:
 def copy_command(recording_id, destination, key) -> None:
     """Copy a verified recording to a destination profile now, with progress; the copy is
     verified and catalogued (for a bucket outside the ruleset, use the API)."""
-    from datetime import datetime, timezone
-
-    from app.recordings.copies import SUCCEEDED, CopyRefused, new_job, run, target_for
+    from app.recordings.copies import SUCCEEDED, CopyRefused, create, run
     from app.recordings.models import CopyJob
 
     row = _recording_or_exit(recording_id)
     ruleset = current_app.extensions["rules"].current
     try:
-        target = target_for(ruleset, row.destination_url, destination=destination, key=key)
-        with db.engine.begin() as connection:
-            source = connection.execute(select(Recording.__table__).where(Recording.id == recording_id)
-                                        ).mappings().one()
-            job_id = new_job(connection, source, target, requested_by="cli", now=datetime.now(timezone.utc))
+        job_id, target = create(db.engine, ruleset, recording_id, requested_by="cli", destination=destination,
+                                key=key)
     except CopyRefused as error:
         raise click.ClickException(str(error)) from None
     with click.progressbar(length=row.size_bytes or 0, label=f"copying to {target.location.uri}") as bar:

@@ -151,6 +151,20 @@ def new_job(connection, source: Mapping, target: Target, *, requested_by: str, n
     return job_id
 
 
+def create(engine, ruleset, recording_id: str, *, requested_by: str, now: datetime | None = None,
+           **where) -> tuple[str, Target]:
+    """A queued job copying recording ``recording_id`` to ``where`` (the arguments of
+    :func:`target_for`); raises :class:`CopyRefused` saying why not. Returns (job id, target)."""
+    with engine.begin() as connection:
+        source = connection.execute(select(_recordings).where(_recordings.c.id == recording_id)).mappings().first()
+        if source is None:
+            raise CopyRefused(f"no recording {recording_id}", status_code=404)
+        target = target_for(ruleset, source["destination_url"], **where)
+        job_id = new_job(connection, source, target, requested_by=requested_by,
+                         now=now or datetime.now(timezone.utc))
+    return job_id, target
+
+
 class Stream(io.RawIOBase):
     """A read-only, non-seekable file over an iterator of chunks that hashes and counts what
     passes through and reports progress — what a multipart upload reads from."""
