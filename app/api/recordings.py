@@ -12,7 +12,7 @@ from app.api.schemas import (
 )
 from app.db import db
 from app.recordings.models import CopyJob, Recording
-from app.recordings.queries import recording_page
+from app.recordings.queries import copy_jobs_of, recording_page
 
 blp = Blueprint("recordings", __name__, url_prefix="/api/v1", description="Recordings and their proof")
 blp.before_request(require_token)
@@ -50,16 +50,15 @@ def download(args: dict, recording_id: str):
 
     from flask import current_app
 
-    from app.recordings.tasks import read_backend
+    from app.recordings.tasks import recording_backend
     from app.storage import StorageError
 
     recording = _recording_or_404(recording_id)
     if recording.status != "verified":
         abort(409, message=f"recording {recording_id} is {recording.status}: only verified recordings can be "
                            "downloaded" + (f" ({recording.failure_reason})" if recording.failure_reason else ""))
-    row = {"destination_url": recording.destination_url, "destination": recording.destination}
     try:
-        backend, location = read_backend(current_app.extensions["rules"].current, row)
+        backend, location = recording_backend(current_app.extensions["rules"].current, recording)
         url = backend.presign(location, args["expires_in"])
     except StorageError as error:
         abort(502, message=f"the store could not sign a link: {error}")
@@ -189,5 +188,4 @@ def get_copy(job_id: str):
 def recording_copies(recording_id: str):
     """Every copy job of a recording, newest first."""
     _recording_or_404(recording_id)
-    return {"data": list(db.session.scalars(select(CopyJob).where(CopyJob.recording_id == recording_id)
-                                            .order_by(CopyJob.created_at.desc())))}
+    return {"data": copy_jobs_of(db.session, recording_id)}

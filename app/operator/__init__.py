@@ -5,7 +5,7 @@ send ``Authorization: Bearer`` as to the API."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
@@ -13,8 +13,8 @@ from app.db import db
 from app.operator import access
 from app.operator.forms import RecordingFilters
 from app.recordings.control import pauses
-from app.recordings.models import Call, CopyJob, Recording
-from app.recordings.queries import encode_cursor, recording_page
+from app.recordings.models import Call, Recording
+from app.recordings.queries import copy_jobs_of, encode_cursor, recording_page
 from app.recordings.status import STATUSES
 
 bp = Blueprint("operator", __name__, template_folder="templates")
@@ -48,10 +48,8 @@ def recording(recording_id: str):
         abort(404, description=f"no recording {recording_id}")
     link, link_problem = (_player_link(row) if row.status == "verified" else
                           (None, f"only verified recordings can be played; this one is {row.status}"))
-    copies = db.session.scalars(select(CopyJob).where(CopyJob.recording_id == row.id)
-                                .order_by(CopyJob.created_at.desc())).all()
     return render_template("operator/recording.html", row=row, link=link, link_problem=link_problem,
-                           copies=copies, call=db.session.get(Call, row.call_id))
+                           copies=copy_jobs_of(db.session, row.id), call=db.session.get(Call, row.call_id))
 
 
 @bp.get("/calls/<string:call_id>")
@@ -68,12 +66,11 @@ def call(call_id: str):
 
 def _player_link(row: Recording) -> tuple[str | None, str | None]:
     """A presigned link for the player, or why there is none."""
-    from app.recordings.tasks import read_backend
+    from app.recordings.tasks import recording_backend
     from app.storage import StorageError
 
     try:
-        backend, location = read_backend(current_app.extensions["rules"].current,
-                                         {"destination_url": row.destination_url, "destination": row.destination})
+        backend, location = recording_backend(current_app.extensions["rules"].current, row)
         return backend.presign(location, LINK_SECONDS), None
     except StorageError as error:
         return None, f"no link: {error}"

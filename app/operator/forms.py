@@ -16,7 +16,7 @@ class RecordingFilters(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    status = fields.String(validate=validate.OneOf(("",) + STATUSES))
+    status = fields.String(validate=validate.OneOf(STATUSES))
     call_id = fields.String(validate=validate.Length(max=256))
     rule_id = fields.String(validate=validate.Length(max=64))
     since = fields.Date(allow_none=True)

@@ -121,7 +121,7 @@ def download_command(recording_id, output) -> None:
     import os
     import posixpath
 
-    from app.recordings.tasks import read_backend
+    from app.recordings.tasks import recording_backend
     from app.storage import StorageError
 
     row = _recording_or_exit(recording_id)
@@ -131,8 +131,7 @@ def download_command(recording_id, output) -> None:
     output = output or posixpath.basename(row.destination_url)
     partial, digest = f"{output}.part", hashlib.sha256()
     try:
-        backend, location = read_backend(current_app.extensions["rules"].current,
-                                         {"destination_url": row.destination_url, "destination": row.destination})
+        backend, location = recording_backend(current_app.extensions["rules"].current, row)
         with open(partial, "wb") as file, click.progressbar(length=row.size_bytes or 0, label=output) as bar:
             for chunk in backend.open(location):
                 file.write(chunk)

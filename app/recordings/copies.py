@@ -20,6 +20,7 @@ import hashlib
 import io
 import logging
 import posixpath
+import sys
 import threading
 import time
 import uuid
@@ -179,32 +180,32 @@ class Stream(io.RawIOBase):
     def tell(self) -> int:  # resumable uploads ask where they are; seeking stays unsupported
         return self.done
 
-    def readinto(self, buffer) -> int:
+    def _take(self, limit: int) -> memoryview:
+        """Up to ``limit`` bytes of the current chunk (empty at the end), counted and reported."""
         while not self.pending:
             chunk = next(self.chunks, None)
             if chunk is None:
-                return 0
+                return memoryview(b"")
             self.sha256.update(chunk)
             self.pending = memoryview(chunk)
-        size = min(len(buffer), len(self.pending))
-        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
-        self.done += size
+        taken, self.pending = self.pending[:limit], self.pending[limit:]
+        self.done += len(taken)
         self.progress(self.done)
-        return size
+        return taken
+
+    def readinto(self, buffer) -> int:
+        taken = self._take(len(buffer))
+        buffer[:len(taken)] = taken
+        return len(taken)
 
     def read(self, size: int = -1) -> bytes:
         """Exactly ``size`` bytes unless the end comes first: uploaders take a short read for the
         last part (S3 would refuse parts under 5 MiB; a GCS resumable upload would send each
         chunk as a request of its own)."""
-        wanted = size if size is not None and size >= 0 else float("inf")
-        parts, got = [], 0
-        while got < wanted:
-            buffer = bytearray(int(min(wanted - got, 1 << 20)))
-            count = self.readinto(buffer)
-            if not count:
-                break
-            parts.append(bytes(memoryview(buffer)[:count]))
-            got += count
+        remaining, parts = size if size is not None and size >= 0 else sys.maxsize, []
+        while remaining and (taken := self._take(remaining)):
+            parts.append(taken)
+            remaining -= len(taken)
         return b"".join(parts)
 
 
@@ -214,7 +215,7 @@ def run(engine, ruleset, job_id: str, target: Target | None = None, *,
 
     ``target`` is given for explicit credentials; a job to a profile finds it in the ruleset.
     ``progress`` (the CLI's bar) hears every byte count, the job row one every half second."""
-    from app.recordings.tasks import read_backend, read_settings
+    from app.recordings.tasks import read_settings
     from app.recordings.verify import check
 
     with engine.begin() as connection:
@@ -233,9 +234,9 @@ def run(engine, ruleset, job_id: str, target: Target | None = None, *,
             raise CopyRefused(f"the source recording is {source['status'] if source else 'gone'}; only verified "
                               "recordings can be copied")
         target = target or profile_target(ruleset, job)
-        source_backend, source_location = read_backend(ruleset, source)
-        target_backend = target.backend()
-        method = method_for(source_location, read_settings(ruleset, source), target)
+        source_read, source_location = read_settings(ruleset, source), parse_location(source["destination_url"])
+        source_backend, target_backend = reader(source_location.scheme, source_read), target.backend()
+        method = method_for(source_location, source_read, target)
         if method == SERVER_SIDE:
             try:
                 target_backend.copy(source_location, target.location)

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import select, tuple_
 
-from app.recordings.models import Recording
+from app.recordings.models import CopyJob, Recording
 
 
 class BadCursor(ValueError):
@@ -51,3 +51,9 @@ def recording_page(session, filters: dict, limit: int, cursor: tuple[datetime, s
     rows = list(session.scalars(query.order_by(Recording.requested_at.desc(), Recording.id.desc()).limit(limit + 1)))
     page = rows[:limit]
     return page, ((page[-1].requested_at, page[-1].id) if len(rows) > limit else None)
+
+
+def copy_jobs_of(session, recording_id: str) -> list[CopyJob]:
+    """A recording's copy jobs, newest first."""
+    return list(session.scalars(select(CopyJob).where(CopyJob.recording_id == recording_id)
+                                .order_by(CopyJob.created_at.desc())))

@@ -49,6 +49,11 @@ def read_backend(ruleset, row) -> tuple[object, Location]:
     return reader(location.scheme, read_settings(ruleset, row)), location
 
 
+def recording_backend(ruleset, recording: Recording) -> tuple[object, Location]:
+    """:func:`read_backend` for a :class:`Recording` object (the API, the page, the CLI)."""
+    return read_backend(ruleset, {"destination_url": recording.destination_url, "destination": recording.destination})
+
+
 def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> str:
     """Verify one recording now; returns its status afterwards, or ``retry`` (then rescheduled)."""
     from flask import current_app
