@@ -127,7 +127,7 @@ def download_command(recording_id, output) -> None:
     row = _recording_or_exit(recording_id)
     if row.status != status.VERIFIED:
         raise click.ClickException(f"recording {recording_id} is {row.status}: only verified recordings are "
-                                   "downloaded (try 'flask recordings verify {recording_id}')")
+                                   f"downloaded (try 'flask recordings verify {recording_id}')")
     output = output or posixpath.basename(row.destination_url)
     partial, digest = f"{output}.part", hashlib.sha256()
     try:

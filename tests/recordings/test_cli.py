@@ -96,7 +96,8 @@ def test_show_download_and_delete(cli_flow, tmp_path):
     assert gone.exit_code == 0 and '"reason": "customer asked"' in gone.output
     assert cli_flow.one(call_id="cli-dl").status == "deleted"
     assert "no recording nope" in invoke(cli_flow.app, "recordings", "show", "nope").output
-    assert invoke(cli_flow.app, "recordings", "download", row.id).exit_code == 1  # deleted: not verified
+    deleted = invoke(cli_flow.app, "recordings", "download", row.id)  # deleted: not verified
+    assert deleted.exit_code == 1 and f"try 'flask recordings verify {row.id}'" in deleted.output
 
 
 @pytest.mark.parametrize("store", ["s3"], indirect=True)
