@@ -28,6 +28,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from app.operator.access import session_key
     from app.recordings import cli as recordings_cli
     from app.recordings.copies import WebRunner
+    from app.rules.cli import cli as rules_cli
+    from app.simulator.cli import cli as simulator_cli
     from app.tunnel import tunnel_command
     from app.callbacks.handler import CallbackRuntime
     from app.callbacks.replies import Replier, validated_fallbacks
@@ -69,6 +71,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(recordings_cli.recordings_cli)
     app.cli.add_command(recordings_cli.destinations_cli)
     app.cli.add_command(tunnel_command)
+    app.cli.add_command(rules_cli)
+    app.cli.add_command(simulator_cli)
     app.register_blueprint(health.bp)
     app.register_blueprint(operator.bp)
     app.secret_key = session_key(settings.secret_key, settings.api_tokens)

@@ -28,7 +28,9 @@ class S3Backend:
 
     def __init__(self, access_key: str | None, secret_key: str | None, region: str | None = None,
                  endpoint_url: str | None = None, session_token: str | None = None):
-        config = Config(s3={"addressing_style": "path" if endpoint_url else "auto"},
+        # SigV4 everywhere: buckets made since 2020 (and every region opened since 2014) refuse
+        # Signature Version 2, which botocore still uses for presigned URLs in some regions.
+        config = Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint_url else "auto"},
                         retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
         self.client = boto3.client(
             "s3", endpoint_url=endpoint_url or None, aws_access_key_id=access_key or None,

@@ -76,3 +76,25 @@ def test_sinchs_write_only_credentials_can_write_but_not_read(store):
     with pytest.raises(AccessDenied):
         sinch.stat(here)
     assert reader("s3", store.read).stat(here).size == 5
+
+
+@pytest.mark.parametrize("region, endpoint_url", [("us-east-1", None), ("eu-central-1", None),
+                                                  ("us-east-1", "https://s3.example.internal:9000")])
+def test_s3_links_are_signed_with_sigv4_in_every_region_and_on_endpoints(region, endpoint_url):
+    from urllib.parse import parse_qs, urlsplit
+
+    backend = reader("s3", {"access_key": "AKIAEXAMPLE", "secret_key": "example-secret", "region": region,
+                            **({"endpoint_url": endpoint_url} if endpoint_url else {})})
+    query = parse_qs(urlsplit(backend.presign(parse_location("s3://bucket/calls/one.mp3"), 60)).query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert f"/{region}/s3/aws4_request" in query["X-Amz-Credential"][0]
+    assert "Signature" not in query and "AWSAccessKeyId" not in query
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_a_sigv4_link_downloads_from_a_store_that_checks_signatures(store, backend):
+    here = location(store, "sigv4.mp3")
+    store.upload(here.uri, b"sigv4 audio")
+    url = backend.presign(here, 60)
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
+    assert requests.get(url, timeout=10).content == b"sigv4 audio"
