@@ -24,23 +24,20 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application. ``test_config`` overrides settings by their environment names."""
-    from app import callbacks, health, journal, operator
+    from app import callbacks, cli, health, operator
     from app.operator.access import session_key
-    from app.recordings import cli as recordings_cli
     from app.recordings.copies import WebRunner
-    from app.rules.cli import cli as rules_cli
-    from app.simulator.cli import cli as simulator_cli
-    from app.tunnel import tunnel_command
     from app.callbacks.handler import CallbackRuntime
     from app.callbacks.replies import Replier, validated_fallbacks
     from app.db import db, engine_options, migrate
     from app.api import init_api
     from app.errors import register_error_handlers
-    from app.logs import configure_logging
+    from app.cli import running_a_command
+    from app.logs import COMMAND_LEVEL, configure_logging
     from app.tasks import huey
 
     settings = load_settings(os.environ, test_config)
-    configure_logging(settings.log_level)
+    configure_logging(COMMAND_LEVEL if running_a_command() else settings.log_level)
     try:
         fallbacks = validated_fallbacks(settings.fallback_svaml)
     except ValueError as error:
@@ -67,12 +64,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings=settings, replier=replier, spool_dir=settings.instance_path / "spool",
     )
     app.register_blueprint(callbacks.bp)
-    app.cli.add_command(journal.cli)
-    app.cli.add_command(recordings_cli.recordings_cli)
-    app.cli.add_command(recordings_cli.destinations_cli)
-    app.cli.add_command(tunnel_command)
-    app.cli.add_command(rules_cli)
-    app.cli.add_command(simulator_cli)
+    cli.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(operator.bp)
     app.secret_key = session_key(settings.secret_key, settings.api_tokens)
@@ -85,24 +77,28 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _load_rules(settings: Settings):
-    """The live ruleset; a broken file stops the start (unless a last good copy exists)."""
-    from app.rules.loader import RulesHolder, resolve_rules_file
+    """The live ruleset; an unreadable or broken file stops the start (see ``rules.loader``)."""
+    from app.rules.loader import DEMO_WARNING, RulesHolder, last_good_copy, rules_path
     from app.rules.schema import RulesError
 
     from app.sidecar import consent_conflicts
 
+    path = rules_path(settings.rules_file)
     try:
-        holder = RulesHolder(resolve_rules_file(settings.rules_file), os.environ,
+        holder = RulesHolder(path, os.environ,
                              allow_literal_credentials=settings.rules_allow_literal_credentials,
-                             snapshot=settings.instance_path / "rules.last-good.yaml",
-                             check=lambda ruleset: consent_conflicts(ruleset, settings.upstream_url))
+                             snapshot=last_good_copy(settings.instance_path, path),
+                             check=lambda ruleset: consent_conflicts(ruleset, settings.upstream_url),
+                             demo=settings.rules_file is None)
     except RulesError as error:
         raise SettingsError(f"RULES_FILE: {error}") from None
     holder.install_sighup()
     if settings.rules_watch_seconds:
         holder.watch(settings.rules_watch_seconds)
     log.info("rules loaded", extra={"rules_file": str(holder.path), "hash": holder.current.hash,
-                                    "rules": len(holder.current.rules)})
+                                    "rules": len(holder.current.rules), "demo": holder.demo})
+    if holder.demo:
+        log.warning(DEMO_WARNING)
     return holder
 
 

@@ -5,8 +5,11 @@ is one short transaction that does not wait for a full fsync; PostgreSQL connect
 pre-pinged so a restarted server does not cost a failed callback.
 """
 
+import re
 import sqlite3
 from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -58,3 +61,63 @@ def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 5}}
     return {"pool_pre_ping": True, "pool_recycle": 1800, "connect_args": {"connect_timeout": 3}}
+
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+UPGRADE = "flask --app wsgi db upgrade"
+
+
+@lru_cache(maxsize=1)
+def code_revision() -> str:
+    """The newest migration this code ships (Alembic's head), read once from migrations/."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def pending_migrations(connection) -> str | None:
+    """What to run when the database is behind the code (None when it is up to date)."""
+    from sqlalchemy import inspect, text
+
+    # Read Alembic's table directly: its MigrationContext logs two INFO lines per use, and this
+    # runs on every /readyz.
+    current = (connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+               if inspect(connection).has_table("alembic_version") else None)
+    if current == code_revision():
+        return None
+    at = f"database at {current}" if current else "the database has no tables yet"
+    return f"migrations pending ({at}, code at {code_revision()}): run {UPGRADE}"
+
+
+def explain_database_error(error: BaseException) -> str | None:
+    """One line a user can act on for a database failure, or None when it is not one.
+
+    Built from the driver's own message, which names host, port and database but never the
+    password; the URL itself is never printed.
+    """
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+
+    if isinstance(error, NoSuchModuleError):
+        return "DATABASE_URL names a database this service does not support: use postgresql://… or sqlite:///…"
+    if not isinstance(error, DBAPIError):
+        return None
+    message = str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
+    missing = re.search(r'database "([^"]+)" does not exist', message)
+    if missing:
+        return (f'the database "{missing[1]}" does not exist: create it (createdb {missing[1]}) '
+                f"or point DATABASE_URL at one that does, then run {UPGRADE}")
+    if re.search(r"no such (table|column)|(relation|column) .* does not exist|Undefined(Table|Column)",
+                 f"{message} {type(error.orig).__name__}"):
+        return f"migrations pending (the database lacks tables or columns this code uses): run {UPGRADE}"
+    if "password authentication failed" in message or "role" in message and "does not exist" in message:
+        return f"the database refused the user in DATABASE_URL ({message.split('FATAL:')[-1].strip()})"
+    if "unable to open database file" in message:
+        return "cannot open the SQLite file of DATABASE_URL: does its folder exist, and may this user write there?"
+    if re.search(r"Connection refused|could not connect|connection failed|failed to resolve host|timeout expired",
+                 message):
+        return (f"cannot reach the database ({message.removeprefix('connection failed: ')}): "
+                "is it running, and does DATABASE_URL name its host and port?")
+    return f"database error ({type(error.orig).__name__}: {message})"

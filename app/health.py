@@ -2,9 +2,8 @@
 
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
-
-from app.db import db
+from app.db import db, pending_migrations
+from app.rules.loader import DEMO_WARNING
 
 bp = Blueprint("health", __name__)
 
@@ -16,24 +15,32 @@ def healthz():
 
 def _check(probe) -> str:
     try:
-        probe()
-        return "ok"
+        return probe() or "ok"
     except Exception as error:  # report the kind of failure, never a URL or credential
         return f"unavailable ({type(error).__name__})"
 
 
 @bp.get("/readyz")
 def readyz():
+    """Ready when the database is reachable and migrated and the queue answers.
+
+    The ruleset in use is named too; the demo ruleset (RULES_FILE unset) is said plainly, but
+    does not make the service unready: it is what a local try-out runs on.
+    """
     def database():
         with db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            return pending_migrations(connection)
 
     checks = {
         "database": _check(database),
         "queue": _check(current_app.extensions["huey"].pending_count),
     }
     ready = all(state == "ok" for state in checks.values())
-    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
+    holder = current_app.extensions["rules"]
+    rules = {"file": str(holder.path), "hash": holder.current.hash, "demo": holder.demo}
+    if holder.demo:
+        rules["warning"] = DEMO_WARNING
+    return jsonify(status="ok" if ready else "unavailable", checks=checks, rules=rules), 200 if ready else 503
 
 
 @bp.get("/metrics")

@@ -41,7 +41,7 @@ class Settings:
     redis_tls_verify: bool
     huey_sqlite_path: Path
     huey_name: str
-    rules_file: Path
+    rules_file: Path | None  # None: the demo ruleset
     rules_allow_literal_credentials: bool
     rules_watch_seconds: float
     api_tokens: tuple[str, ...] = field(repr=False)
@@ -165,6 +165,10 @@ class SettingsSchema(Schema):
                 applications[key] = _decode_secret(secret)
             except ValidationError as error:
                 raise ValidationError(error.messages, "SINCH_APPLICATION_SECRET")
+        try:
+            url = database_url(data["database_url"])
+        except ValidationError as error:
+            raise ValidationError(error.messages, "DATABASE_URL")
         return Settings(
             applications=applications,
             verify_signatures=data["verify_signatures"],
@@ -177,12 +181,12 @@ class SettingsSchema(Schema):
             upstream_url=data["upstream_url"].strip() or None,
             upstream_timeout_ms=data["upstream_timeout_ms"],
             upstream_pool_size=data["upstream_pool_size"],
-            database_url=database_url(data["database_url"]),
+            database_url=url,
             redis_url=data["redis_url"].strip() or None,
             redis_tls_verify=data["redis_tls_verify"],
             huey_sqlite_path=_project_path(data["huey_sqlite_path"]),
             huey_name=data["huey_name"],
-            rules_file=_project_path(data["rules_file"]),
+            rules_file=_project_path(data["rules_file"]) if data["rules_file"].strip() else None,
             rules_allow_literal_credentials=data["rules_allow_literal_credentials"],
             rules_watch_seconds=data["rules_watch_seconds"],
             api_tokens=tuple(t.strip() for t in data["api_tokens"].split(",") if t.strip()),
@@ -213,6 +217,11 @@ def database_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("postgresql+psycopg", "sqlite"):
+        driver = " (this service ships psycopg 3: write postgresql://…)" if scheme.startswith("postgres") else ""
+        raise ValidationError(f"{scheme or url[:20]!r} is not supported{driver}; "
+                              "use postgresql://user@host:5432/name or sqlite:///path/to/file.db")
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         rest = url[len("sqlite:///"):]
         if rest and not rest.startswith(":memory:"):

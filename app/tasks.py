@@ -1,6 +1,6 @@
 """The task queue: huey on SQLite by default, on Redis when ``REDIS_URL`` is set.
 
-The worker process runs ``huey_consumer app.tasks.huey`` (see the Procfile). The queue is
+The worker process runs ``python -m app.worker`` (see the Procfile). The queue is
 configured from the environment when this module is imported, so the web and worker
 processes of one deployment always share it. Tasks run inside a Flask app context: the web
 app's when enqueued from a request in immediate mode, else one the worker builds once.
@@ -30,6 +30,12 @@ def build_huey(settings: Settings):
 
 huey = build_huey(load_settings(os.environ))
 _worker_app = None
+
+
+def use_app(app) -> None:
+    """The app the worker's tasks run in (``app.worker`` built it)."""
+    global _worker_app
+    _worker_app = app
 
 
 def app_context():

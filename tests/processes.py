@@ -19,6 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def copy_tracked_files(destination: Path) -> Path:
+    """A copy of the repository's tracked files, as a fresh clone (or a Heroku slug) has them."""
+    import shutil
+
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).exists():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    return destination
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -64,7 +76,7 @@ def stop(process: subprocess.Popen) -> None:
 def huey_worker(env: dict, log_path: Path, workers: int = 2):
     """The task consumer, as the Procfile's worker runs it."""
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(BIN / "huey_consumer"), "app.tasks.huey", "-w", str(workers), "-k", "thread"],
+        process = subprocess.Popen([str(BIN / "python"), "-m", "app.worker", "-w", str(workers), "-k", "thread"],
                                    cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:

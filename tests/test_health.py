@@ -10,7 +10,15 @@ def test_healthz_does_no_io(make_app):
 def test_readyz_checks_database_and_queue(app):
     response = app.test_client().get("/readyz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "checks": {"database": "ok", "queue": "ok"}}
+    assert response.json["status"] == "ok" and response.json["checks"] == {"database": "ok", "queue": "ok"}
+    assert response.json["rules"]["file"].endswith("minimal.yaml") and response.json["rules"]["demo"] is False
+
+
+def test_readyz_says_migrations_are_pending_on_a_database_without_them(make_app, databases):
+    response = make_app(DATABASE_URL=databases.new("unmigrated")).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["database"].startswith("migrations pending (the database has no tables yet")
+    assert response.json["checks"]["database"].endswith("run flask --app wsgi db upgrade")
 
 
 def test_metrics_count_callbacks_and_signature_failures(app, sinch):

@@ -7,8 +7,6 @@ installed. This test does the same on loopback: release, then web and worker.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.processes import ROOT, eventually, free_port, stop
-
-
-def _tracked_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True)
-    if listed.returncode:
-        pytest.fail(f"git ls-files failed: {listed.stderr.decode()}")
-    return [name for name in listed.stdout.decode().split("\0") if name and (ROOT / name).exists()]
+from tests.processes import ROOT, copy_tracked_files, eventually, free_port, stop
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +27,7 @@ def slug(tmp_path_factory) -> tuple[Path, dict]:
     assert install.returncode == 0, install.stderr[-3000:]
     check = subprocess.run([str(venv / "bin" / "pip"), "check"], capture_output=True, text=True)
     assert check.returncode == 0, f"requirements.txt is not a complete lock: {check.stdout}"
-    app_dir = base / "app"
-    for name in _tracked_files():
-        (app_dir / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, app_dir / name)
+    app_dir = copy_tracked_files(base / "app")
     state = base / "state"
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(base), "LANG": "C.UTF-8",
            "DATABASE_URL": f"sqlite:///{state / 'db.sqlite'}", "HUEY_SQLITE_PATH": str(state / "huey.db"),

@@ -73,7 +73,7 @@ def test_locks_python_procfile_and_app_json_agree():
     app_json = __import__("json").loads((ROOT / "app.json").read_text())
     assert [pack["url"] for pack in app_json["buildpacks"]] == ["heroku/python"]
     pinned = pins(ROOT / "requirements.txt")
-    programs = {"gunicorn": "gunicorn", "huey_consumer": "huey", "flask": "flask"}
+    programs = {"gunicorn": "gunicorn", "python": "huey", "flask": "flask"}
     for line in (ROOT / "Procfile").read_text().splitlines():
         program = line.split(":", 1)[1].split()[0]
         assert programs[program] in pinned, f"the Procfile runs {program}, which requirements.txt does not install"

@@ -28,8 +28,10 @@ def test_gunicorn_serves_signed_callbacks_with_json_logs(database_url, tmp_path)
         refused = requests.post(f"{base}/sinch/callback", data=body, headers={"Content-Type": "application/json"}, timeout=5)
         assert refused.status_code == 401
         assert requests.get(f"{base}/readyz", timeout=5).json()["status"] == "ok"
-    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
-    access = [line for line in lines if line.get("logger") == "access" and line["path"] == "/sinch/callback"]
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]  # every line: one JSON object
+    assert {line["logger"] for line in lines} >= {"gunicorn.error", "gunicorn.access", "app"}
+    assert all(line["time"].endswith("+00:00") and "T" in line["time"] for line in lines)
+    access = [line for line in lines if line["logger"] == "gunicorn.access" and line["path"] == "/sinch/callback"]
     assert access[0]["request_id"] == "proc-test-1" and access[0]["status"] == 200
     refusal = next(line for line in lines if line.get("reason") == "missing_authorization")
     assert refusal["level"] == "WARNING" and refusal["request_id"]
@@ -42,13 +44,18 @@ def test_worker_consumes_the_queue(tmp_path):
     with open(tmp_path / "worker.log", "wb") as log:
         # -n: no periodic tasks, which the scheduler enqueues at each minute's turn and would be
         # left pending when the test happens to cross one (seen once in CI).
-        worker = subprocess.Popen([str(BIN / "huey_consumer"), "app.tasks.huey", "-w", "1", "-n"], cwd=ROOT,
+        worker = subprocess.Popen([str(BIN / "python"), "-m", "app.worker", "-w", "1", "-n"], cwd=ROOT,
                                   env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         assert result.get(blocking=True, timeout=30) == "pong"
     finally:
         stop(worker)
     assert huey.pending_count() == 0
+    lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines()]  # each one JSON
+    messages = [line["message"] for line in lines if line["logger"].startswith("huey")]
+    assert any("Huey consumer started" in message for message in messages)
+    assert len(messages) == len(set(messages)), "a huey line was written twice"
+    assert all(line["time"].endswith("+00:00") for line in lines)
 
 
 def test_a_bad_setting_stops_the_start_naming_the_variable():

@@ -16,11 +16,19 @@ from app.recordings.control import pauses
 from app.recordings.models import Call, Recording
 from app.recordings.queries import copy_jobs_of, encode_cursor, recording_page
 from app.recordings.status import STATUSES
+from app.rules.loader import DEMO_WARNING
 
 bp = Blueprint("operator", __name__, template_folder="templates")
 bp.before_request(access.require_sign_in)
 PAGE_SIZE = 50
 LINK_SECONDS = 900
+
+
+@bp.context_processor
+def ruleset_in_use() -> dict:
+    """Every page says when the demo ruleset is answering calls (RULES_FILE unset)."""
+    holder = current_app.extensions["rules"]
+    return {"demo_warning": DEMO_WARNING if holder.demo else None}
 
 
 @bp.get("/")

@@ -1,16 +1,22 @@
 """The live ruleset of a process: loaded at start, swapped atomically on reload.
 
+``RULES_FILE`` names the ruleset. Unset, the demo ``config/rules.example.yaml`` serves, and
+the start-up log, ``/readyz`` and the operator page say so. Set, the file must be readable at
+start or the start stops: a typo never quietly serves something else.
+
 ``SIGHUP`` (sent to the web or worker processes) and, optionally, a change of the file's
 modification time (``RULES_WATCH_SECONDS``) reload it. A file that does not validate never
 replaces the ruleset in use: the problems are logged and the old ruleset keeps serving.
 
-Each ruleset that validates is copied to ``instance/rules.last-good.yaml``. When the file is
-broken at start (a gunicorn ``HUP`` restarts workers, which then read it afresh), that copy
-is served instead, loudly; with no copy either, the start fails with the problems listed.
+Each ruleset that validates is copied to the instance folder, under a name made from the
+file's path. When that same file is invalid at start (a gunicorn ``HUP`` restarts workers,
+which then read it afresh), the copy serves instead, loudly; with no copy of that file, the
+start fails with the problems listed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -19,23 +25,34 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from app.rules.model import Ruleset
-from app.rules.schema import RulesError, load_ruleset
+from app.settings import PROJECT_ROOT
+from app.rules.schema import RulesError, RulesFileUnreadable, load_ruleset
 
 log = logging.getLogger(__name__)
 
 
-def resolve_rules_file(configured: Path) -> Path:
-    """``RULES_FILE``; the shipped example when the default ``config/rules.yaml`` does not exist."""
-    if configured.exists() or configured.name != "rules.yaml":
-        return configured
-    example = configured.with_name("rules.example.yaml")
-    return example if example.exists() else configured
+DEMO_RULES = PROJECT_ROOT / "config" / "rules.example.yaml"
+DEMO_WARNING = ("RULES_FILE is unset: serving the DEMO ruleset config/rules.example.yaml. "
+                "Set RULES_FILE to your own ruleset before taking real calls.")
+
+
+def rules_path(configured: Path | None) -> Path:
+    """The ruleset to serve: ``RULES_FILE``, or the demo when it is unset."""
+    return configured or DEMO_RULES
+
+
+def last_good_copy(instance_path: Path, rules_file: Path) -> Path:
+    """Where the last valid version of *this* file is kept: one copy per file, never shared."""
+    digest = hashlib.sha256(str(rules_file.resolve()).encode()).hexdigest()[:16]
+    return instance_path / f"rules.last-good.{digest}.yaml"
 
 
 class RulesHolder:
     def __init__(self, path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False,
-                 snapshot: Path | None = None, check: Callable[[Ruleset], dict] | None = None):
+                 snapshot: Path | None = None, check: Callable[[Ruleset], dict] | None = None,
+                 demo: bool = False):
         self.path, self.environ, self.allow_literal = path, environ, allow_literal_credentials
+        self.demo = demo  # the shipped example serves because RULES_FILE is unset
         self.check = check  # further problems the app finds in a ruleset (sidecar consent, say)
         self.snapshot = snapshot
         self._lock = threading.Lock()
@@ -56,6 +73,8 @@ class RulesHolder:
     def _initial(self) -> Ruleset:
         try:
             ruleset = self._load(self.path)
+        except RulesFileUnreadable:
+            raise  # a missing or unreadable file stops the start, whatever copy there is
         except RulesError as error:
             if self.snapshot is None or not self.snapshot.exists():
                 raise

@@ -170,3 +170,46 @@ def test_a_broken_file_at_start_serves_the_last_good_copy(make_app, tmp_path):
 
     with pytest.raises(SettingsError, match="(?s)RULES_FILE.*needs at least the default rule"):
         make_app(RULES_FILE=str(rules_file), INSTANCE_PATH=str(tmp_path / "fresh-instance"))
+
+
+def test_a_rules_file_that_cannot_be_read_stops_the_start_even_with_a_last_good_copy(make_app, tmp_path):
+    """A typo'd RULES_FILE never quietly serves another ruleset (the demo's, or another file's copy)."""
+    from app.settings import SettingsError
+
+    instance = tmp_path / "instance"
+    demo = make_app(RULES_FILE="", INSTANCE_PATH=str(instance))  # an earlier demo run left its copy
+    assert demo.extensions["rules"].demo and any(instance.glob("rules.last-good.*.yaml"))
+    with pytest.raises(SettingsError, match=r"RULES_FILE: \S*config/rules\.yml cannot be read \(No such file or directory\): fix the path"):
+        make_app(RULES_FILE="config/rules.yml", INSTANCE_PATH=str(instance))
+
+    rules_file = tmp_path / "rules.yaml"
+    shutil.copy(ROOT / "tests" / "rules" / "minimal.yaml", rules_file)
+    make_app(RULES_FILE=str(rules_file), INSTANCE_PATH=str(instance))
+    rules_file.unlink()  # its own copy exists now, but a file that is gone is a mistake to stop on
+    with pytest.raises(SettingsError, match="cannot be read"):
+        make_app(RULES_FILE=str(rules_file), INSTANCE_PATH=str(instance))
+
+
+def test_the_last_good_copy_stands_in_only_for_the_same_file(make_app, tmp_path):
+    from app.settings import SettingsError
+
+    instance, first, second = tmp_path / "instance", tmp_path / "first.yaml", tmp_path / "second.yaml"
+    shutil.copy(ROOT / "tests" / "rules" / "minimal.yaml", first)
+    make_app(RULES_FILE=str(first), INSTANCE_PATH=str(instance))
+    second.write_text("version: 1\nrules: []\n")
+    with pytest.raises(SettingsError, match="needs at least the default rule"):
+        make_app(RULES_FILE=str(second), INSTANCE_PATH=str(instance))
+
+
+def test_the_demo_ruleset_is_said_plainly_in_the_log_readyz_and_the_operator_page(make_app, caplog):
+    app = make_app(RULES_FILE="", API_TOKENS="demo-token")
+    assert app.extensions["rules"].path == ROOT / "config" / "rules.example.yaml"
+    assert any("DEMO ruleset" in record.getMessage() for record in caplog.records)
+    ready = app.test_client().get("/readyz").json
+    assert ready["rules"]["demo"] is True and "RULES_FILE is unset" in ready["rules"]["warning"]
+    page = app.test_client().get("/", headers={"Authorization": "Bearer demo-token"}).get_data(as_text=True)
+    assert "DEMO ruleset" in page
+
+    own = make_app(API_TOKENS="demo-token")  # RULES_FILE set (the suite's minimal ruleset)
+    assert own.test_client().get("/readyz").json["rules"]["demo"] is False
+    assert "DEMO" not in own.test_client().get("/", headers={"Authorization": "Bearer demo-token"}).get_data(as_text=True)

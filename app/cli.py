@@ -1,0 +1,54 @@
+"""The ``flask`` command line: the factory registers every group here, and a database
+failure in any command is told in one line with the fix instead of a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+
+from app.db import explain_database_error
+from app.logs import logging_command, verbose_option
+
+
+def init_app(app: Flask) -> None:
+    from app import journal
+    from app.recordings.cli import destinations_cli, recordings_cli
+    from app.rules.cli import cli as rules_cli
+    from app.simulator.cli import cli as simulator_cli
+    from app.tunnel import tunnel_command
+
+    for command in (journal.cli, recordings_cli, destinations_cli, tunnel_command, rules_cli, simulator_cli):
+        app.cli.add_command(command)
+        for each in _commands_in(command):
+            verbose_option(each)
+    logging_command(app.cli.commands["db"])
+    if running_a_command():
+        _explain_uncaught_database_errors()
+
+
+def running_a_command() -> bool:
+    """Is this app built by the ``flask`` command (not by gunicorn, the worker or a test)?"""
+    return click.get_current_context(silent=True) is not None
+
+
+def _commands_in(command: click.Command):
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            yield from _commands_in(sub)
+    else:
+        yield command
+
+
+def _explain_uncaught_database_errors() -> None:
+    previous = sys.excepthook
+
+    def hook(kind, error, traceback) -> None:
+        explained = explain_database_error(error)
+        if explained is None:
+            previous(kind, error, traceback)
+        else:
+            click.echo(f"Error: {explained}", err=True)
+
+    sys.excepthook = hook
