@@ -16,11 +16,11 @@ from flask.cli import ScriptInfo
 
 from app.rules.decide import decide, masked
 from app.rules.engine import Facts, explain
-from app.rules.loader import resolve_rules_file
+from app.rules.loader import rules_path
 from app.rules.model import Ruleset
 from app.rules.schema import RulesError, load_ruleset
 from app.settings import SettingsError, load_settings
-from app.sinch.events import CallbackError, parse_callback
+from app.sinch.events import DOMAINS, TO_TYPES, CallbackError, guess_to_type, parse_callback
 from app.sinch.options import CALL_HEADER
 from app.sinch.svaml import SvamlError, render
 
@@ -39,7 +39,7 @@ def _settings():
 
 def _ruleset(path: str | None) -> Ruleset:
     settings = _settings()
-    target = Path(path) if path else resolve_rules_file(settings.rules_file)
+    target = Path(path) if path else rules_path(settings.rules_file)
     try:
         return load_ruleset(target, os.environ, allow_literal_credentials=settings.rules_allow_literal_credentials)
     except RulesError as error:
@@ -65,18 +65,12 @@ def _when(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _guess_type(endpoint: str) -> str:
-    if "@" in endpoint:
-        return "sip"
-    return "number" if endpoint.lstrip("+").replace(" ", "").isdigit() else "username"
-
-
 @cli.command("explain")
 @click.option("--event", "kind", type=click.Choice(["ice", "ace", "pie"]), default="ice", show_default=True)
 @click.option("--cli", "cli_number", help="The caller's number (ICE cli).")
 @click.option("--to", "to", help="The dialled number, app user or SIP address.")
-@click.option("--to-type", type=click.Choice(["number", "did", "username", "sip"]), help="Default: guessed from --to.")
-@click.option("--domain", type=click.Choice(["pstn", "mxp"]), default="pstn", show_default=True)
+@click.option("--to-type", type=click.Choice(TO_TYPES), help="Default: guessed from --to.")
+@click.option("--domain", type=click.Choice(DOMAINS), default="pstn", show_default=True)
 @click.option("--header", "headers", multiple=True, type=CALL_HEADER, help="A call header (repeatable).")
 @click.option("--custom", help="The ICE custom field.")
 @click.option("--application-key", help="The application key of the call.")
@@ -98,7 +92,7 @@ def explain_command(ctx, kind, cli_number, to, to_type, domain, headers, custom,
     if cli_number:
         event["cli"] = cli_number
     if to:
-        event["to"] = {"type": to_type or _guess_type(to), "endpoint": to}
+        event["to"] = {"type": to_type or guess_to_type(to), "endpoint": to}
     if custom:
         event["custom"] = custom
     if application_key:

@@ -8,6 +8,7 @@ a literal secret — including a ``${VAR:-default}`` default — is refused unle
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from datetime import time
@@ -50,6 +51,15 @@ class RulesError(ValueError):
         super().__init__(f"{source}: {len(lines)} problem(s)\n" + "\n".join(lines))
 
 
+class RulesFileUnreadable(RulesError):
+    """The file itself cannot be read (missing, a folder, no permission)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__({"_file": [f"cannot be read ({reason}); check RULES_FILE"]}, str(path))
+        self.args = (f"{path} cannot be read ({reason}): fix the path (a relative one starts at the project "
+                     "root), or unset RULES_FILE to serve the demo ruleset",)
+
+
 # --------------------------------------------------------------------------- interpolation
 
 
@@ -57,15 +67,16 @@ def interpolate(tree: Any, environ: Mapping[str, str], allow_literal: bool) -> t
     """Replace ``${VAR}``/``${VAR:-default}`` in every string; check where secrets come from."""
     problems: dict[str, list[str]] = {}
 
-    def fill(text: str, path: str) -> str:
+    def fill(text: str, path: str, secret: bool) -> str:
         def replace(match: re.Match) -> str:
             name, default = match.group(1), match.group(3)
             if name in environ:
                 return environ[name]
             if default is not None:
                 return default
-            problems.setdefault(path, []).append(
-                f"environment variable {name} is not set (set it, or write ${{{name}:-default}})")
+            advice = (f"set it where the service runs (export {name}=…, or heroku config:set {name}=…); "
+                      "a secret takes no default" if secret else f"set it, or write ${{{name}:-default}}")
+            problems.setdefault(path, []).append(f"environment variable {name} is not set: {advice}.")
             return match.group(0)  # already reported: keep the reference so nothing else complains
         return _REFERENCE.sub(replace, text)
 
@@ -81,7 +92,7 @@ def interpolate(tree: Any, environ: Mapping[str, str], allow_literal: bool) -> t
             problem = _literal_secret(node, path, parent_key, siblings)
             if problem:
                 problems.setdefault(path, []).append(problem)
-        return fill(node, path)
+        return fill(node, path, _is_secret(path, parent_key))
 
     return walk(tree, "", None, None), problems
 
@@ -91,13 +102,20 @@ def _only_reference(text: str) -> bool:
     return bool(match) and match.group(2) is None
 
 
+def _is_secret(path: str, key: str | None) -> bool:
+    """A destination's ``sinch_credentials``, or one of the secret keys of its ``read:``."""
+    if path.startswith("destinations.") and path.count(".") == 3 and ".read." in path:
+        return key in READ_SECRETS
+    return key == "sinch_credentials" and path.startswith("destinations.") and path.count(".") == 2
+
+
 def _literal_secret(raw: str, path: str, key: str | None, siblings: Mapping | None) -> str | None:
     advice = ("write it as an environment reference like ${REC_WRITE_SECRET}; literal credentials "
               "(and ${VAR:-default} defaults) need allow_literal_credentials: true, for demos only")
-    if path.startswith("destinations.") and path.count(".") == 3 and ".read." in path and key in READ_SECRETS:
-        return None if _only_reference(raw) else f"is a secret: {advice}"
-    if key != "sinch_credentials" or not path.startswith("destinations.") or path.count(".") != 2:
+    if not _is_secret(path, key):
         return None
+    if key != "sinch_credentials":
+        return None if _only_reference(raw) else f"is a secret: {advice}"
     scheme = str((siblings or {}).get("url", "")).partition("://")[0]
     # Each reference becomes one marker, so the ":" inside ${VAR:-default} does not split.
     parts = _REFERENCE.sub(lambda m: "\x00" if m.group(2) is None else "\x01", raw).split(":")
@@ -113,6 +131,17 @@ def _literal_secret(raw: str, path: str, key: str | None, siblings: Mapping | No
 class _Strict(Schema):
     class Meta:
         unknown = RAISE
+
+    def handle_error(self, error: ValidationError, data, *, many: bool, **kwargs) -> None:
+        """Name the field a misspelt key was probably meant to be (``too`` → ``to``)."""
+        if many or not isinstance(error.messages, dict):
+            return
+        known = [field.data_key or name for name, field in self.load_fields.items()]
+        for key, problems in error.messages.items():
+            if problems == ["Unknown field."]:
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                if close:
+                    problems[0] = f"Unknown field; did you mean '{close[0]}'?"
 
 
 class StringOrList(fields.Field):
@@ -329,8 +358,12 @@ class UpstreamField(fields.Field):
     """``upstream: merge | only | off`` or ``{mode: merge, url: https://...}`` (sidecar mode)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if value is False:  # YAML reads a bare `off` as false
+            value = "off"
         if isinstance(value, str):
             value = {"mode": value}
+        if isinstance(value, dict) and value.get("mode") is False:
+            value = {**value, "mode": "off"}
         if not isinstance(value, dict) or set(value) - {"mode", "url"}:
             raise ValidationError("must be merge, only, off, or {mode: ..., url: ...}")
         mode = value.get("mode", "merge")
@@ -480,5 +513,5 @@ def load_ruleset(path: Path, environ: Mapping[str, str], *, allow_literal_creden
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise RulesError({"_file": [f"cannot be read ({error.strerror}); check RULES_FILE"]}, str(path))
+        raise RulesFileUnreadable(path, error.strerror)
     return parse_ruleset(text, environ, source=str(path), allow_literal_credentials=allow_literal_credentials)

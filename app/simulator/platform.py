@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 import requests
 
 from app.simulator.audio import audio
+from app.sinch.events import guess_to_type
 from app.sinch.signing import sign
 from app.sinch.svaml import SvamlError, render
 from app.storage import StorageError, parse_location, writer
@@ -59,7 +60,8 @@ class Misbehaviour:
 class CallSpec:
     cli: str = "+46701234567"
     to: str = "+46812345678"
-    domain: str = "pstn"               # pstn | mxp | sip
+    domain: str = "pstn"               # pstn | mxp
+    to_type: str | None = None         # number | did | username | sip; None: guessed from ``to``
     press: str | None = None           # digits answered to a runMenu; None: no input (timeout)
     duration: float = 5.0
     call_id: str | None = None
@@ -174,11 +176,7 @@ class Platform:
 
     @staticmethod
     def _to(spec: CallSpec) -> dict:
-        if spec.domain == "sip":
-            return {"type": "sip", "endpoint": spec.to}
-        if spec.domain == "mxp" and not spec.to.lstrip("+").isdigit():
-            return {"type": "username", "endpoint": spec.to}
-        return {"type": "number", "endpoint": spec.to}
+        return {"type": spec.to_type or guess_to_type(spec.to), "endpoint": spec.to}
 
     def _run(self, report: CallReport, spec: CallSpec, call_id: str, kind: str, reply: dict | None,
              recordings: list[dict]) -> bool:

@@ -18,6 +18,15 @@ from app.validation import describe, flatten_messages
 
 EVENTS = ("ice", "ace", "dice", "pie", "notify")
 ANSWERED_EVENTS = ("ice", "ace", "pie")  # the ones that must be answered with SVAML
+DOMAINS = ("pstn", "mxp")  # an ICE's domain (reference §1: the domain enum)
+TO_TYPES = ("number", "did", "username", "sip")  # an ICE's to.type
+
+
+def guess_to_type(endpoint: str) -> str:
+    """The ``to.type`` a destination written on a command line most likely has."""
+    if "@" in endpoint:
+        return "sip"
+    return "number" if endpoint.lstrip("+").replace(" ", "").isdigit() else "username"
 
 Str = fields.String
 Int = fields.Integer

@@ -1,0 +1,83 @@
+"""A ruleset a person writes from the README: forgiving where YAML surprises, exact where it helps."""
+
+import textwrap
+
+from click.testing import CliRunner
+
+import pytest
+
+from app.rules.schema import RulesError, parse_ruleset
+
+BASE = """
+version: 1
+destinations:
+  d:
+    url: s3://b/{callid}-{segment}.{format}
+    sinch_credentials: ${K}:${S}:eu-central-1
+    read: {access_key: "${RK}", secret_key: "${RS}", region: eu-central-1}
+rules:
+%s
+  - id: default
+    record: false
+    connect: dialled
+"""
+ENV = {"K": "k", "S": "s", "RK": "rk", "RS": "rs"}
+
+
+def problems(body: str, env: dict) -> dict:
+    with pytest.raises(RulesError) as caught:
+        parse_ruleset(body, env)
+    return caught.value.problems
+
+
+def test_upstream_off_written_bare_as_the_readme_shows_is_accepted():
+    for written in ("upstream: off", "upstream: {mode: off}", 'upstream: "off"'):
+        body = BASE % textwrap.indent(f"- id: a\n  when: {{to: '+46*'}}\n  {written}\n  connect: dialled", "  ")
+        ruleset = parse_ruleset(body, ENV)
+        assert ruleset.rules[0].upstream.mode == "off", written
+
+
+def test_an_unknown_key_gets_a_did_you_mean():
+    body = BASE % "  - id: a\n    when: {too: '+46*'}\n    connect: dialled"
+    assert problems(body, ENV)["rules[0].when.too"] == ["Unknown field; did you mean 'to'?"]
+    body = BASE % "  - id: a\n    when: {to: '+46*'}\n    conect: dialled"
+    assert problems(body, ENV)["rules[0].conect"] == ["Unknown field; did you mean 'connect'?"]
+
+
+def test_the_advice_for_an_unset_secret_is_advice_that_works():
+    found = problems(BASE % "", {"K": "k", "RK": "rk"})
+    secret = found["destinations.d.sinch_credentials"][0] + found["destinations.d.read.secret_key"][0]
+    assert "export S=" in secret and "heroku config:set RS=" in secret and ":-default" not in secret
+    # following the advice for a secret (set it) loads; following the old advice (a default) would not
+    assert parse_ruleset(BASE % "", ENV)
+    assert "destinations.d.sinch_credentials" in problems((BASE % "").replace("${S}", "${S:-x}"), {**ENV})
+
+
+def test_destinations_list_names_profiles_and_never_shows_a_credential(make_app, tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(BASE % "")
+    import os
+
+    os.environ.update({"K": "write-key-id", "S": "write-secret-xyz", "RK": "read-key-id", "RS": "read-secret-xyz"})
+    try:
+        app = make_app(RULES_FILE=str(rules))
+        result = app.test_cli_runner().invoke(args=["destinations", "list"])
+    finally:
+        for name in ENV:
+            os.environ.pop(name, None)
+    assert result.exit_code == 0, result.output
+    assert "d: s3://b/{callid}-{segment}.{format} (mp3); sinch_credentials: set; read: access_key, region, " \
+           "secret_key" in result.output
+    assert "secret-xyz" not in result.output and "key-id" not in result.output
+
+
+def test_domain_and_to_type_choices_agree_across_commands():
+    from app.rules.cli import explain_command
+    from app.simulator.cli import call_command, load_command
+
+    def choices(command, name):
+        return next(tuple(param.type.choices) for param in command.params if param.name == name)
+
+    for name in ("domain", "to_type"):
+        assert choices(explain_command, name) == choices(call_command, name) == choices(load_command, name)
+    assert CliRunner().invoke(call_command, ["--domain", "sip"]).exit_code == 2  # not a domain Sinch sends
