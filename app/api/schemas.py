@@ -27,6 +27,8 @@ class RecordingSchema(Schema):
     available_at = fields.DateTime(allow_none=True)
     verified_at = fields.DateTime(allow_none=True)
     failure_reason = fields.String(allow_none=True)
+    pending_reason = fields.String(allow_none=True, metadata={
+        "description": "While not final: the last problem a verification retry met (cleared when final)"})
     transcription_url = fields.String(allow_none=True)
     retain_until = fields.DateTime(allow_none=True)
     legal_hold = fields.Boolean()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 from flask import current_app
@@ -41,7 +42,7 @@ def list_command(wanted, call_id, limit, as_json) -> None:
         return
     click.echo(f"{'id':32}  {'status':9}  {'requested (UTC)':19}  {'size':>9}  {'ms':>7}  call / note")
     for row in rows:
-        note = row.failure_reason or row.destination_url
+        note = row.failure_reason or (f"waiting: {row.pending_reason}" if row.pending_reason else row.destination_url)
         click.echo(f"{row.id:32}  {row.status:9}  {row.requested_at:%Y-%m-%d %H:%M:%S}  "
                    f"{row.size_bytes if row.size_bytes is not None else '-':>9}  "
                    f"{row.duration_ms if row.duration_ms is not None else '-':>7}  {row.call_id}  {note}")
@@ -199,9 +200,27 @@ def delete_command(recording_id, reason) -> None:
     click.echo(f"deleted {recording_id} ({receipt['object_was']}); receipt: {json.dumps(receipt)}")
 
 
+@destinations_cli.command("list")
+def list_destinations_command() -> None:
+    """The destinations of the ruleset in use: name, URL template, format and what is configured.
+
+    Credentials are named, never shown.
+    """
+    holder = current_app.extensions["rules"]
+    destinations = holder.current.destinations
+    click.echo(f"{len(destinations)} destination(s) in {holder.path}{' (the DEMO ruleset)' if holder.demo else ''}")
+    for name, destination in sorted(destinations.items()):
+        read = ", ".join(sorted(key for key, value in destination.read.items() if value)) or "none"
+        sinch = "set" if destination.sinch_credentials else "none (a copy target only)"
+        click.echo(f"  {name}: {destination.url.template.text} ({destination.format}); "
+                   f"sinch_credentials: {sinch}; read: {read}")
+
+
 @destinations_cli.command("check")
 @click.argument("name")
-def check_command(name) -> None:
+@click.option("--wait", type=click.FloatRange(0, 3600), default=0, show_default=True,
+              help="Seconds to keep trying while the store cannot be written yet (starting up, no bucket yet).")
+def check_command(name, wait) -> None:
     """Write a probe with Sinch's credentials, read it back with ours, delete it; say what failed."""
     from app.storage.preflight import check_destination
 
@@ -209,7 +228,13 @@ def check_command(name) -> None:
     if name not in destinations:
         known = ", ".join(sorted(destinations)) or "none"
         raise click.ClickException(f"no destination {name!r} in the ruleset (known: {known})")
+    deadline = time.monotonic() + wait
     report = check_destination(destinations[name])
+    if not report.ok and time.monotonic() < deadline:
+        click.echo(f"waiting up to {wait:.0f} s for {name} to take a write ({report.steps[0].detail.split('. ')[0]})")
+    while not report.ok and report.steps[0].ok is False and time.monotonic() < deadline:
+        time.sleep(0.5)
+        report = check_destination(destinations[name])
     click.echo(f"destination {name}: probe {report.location}")
     for step in report.steps:
         mark = "✓" if step.ok else ("!" if step.name == "least privilege" else "✗")

@@ -56,6 +56,7 @@ class Recording(db.Model):
     available_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    pending_reason: Mapped[str | None] = mapped_column(Text)  # not final yet: the last problem a retry met
     transcription_url: Mapped[str | None] = mapped_column(String(1024))
     sample_rate: Mapped[int | None] = mapped_column(Integer)
     channels: Mapped[int | None] = mapped_column(Integer)

@@ -85,8 +85,10 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
         if verdict.outcome == "retry":
             waited = (now - (row["available_at"] or row["requested_at"])).total_seconds()
             if waited < settings.verify_deadline_seconds:
-                connection.execute(update(_table).where(_table.c.id == recording_id).values(**bookkeeping))
                 delay = min(settings.verify_retry_seconds * 2 ** attempt, MAX_RETRY_DELAY)
+                pending = f"{verdict.reason}; check {attempt + 2} in {delay:.0f} s"
+                connection.execute(update(_table).where(_table.c.id == recording_id)
+                                   .values(**bookkeeping, pending_reason=pending))
                 verify_recording.schedule((recording_id,), {"attempt": attempt + 1}, delay=delay)
                 log.info("recording not verifiable yet; retrying",
                          extra={"recording_id": recording_id, "reason": verdict.reason, "delay": delay})
@@ -94,7 +96,7 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
             verdict = type(verdict)("failed", f"gave up after {attempt + 1} checks over {int(waited)} s: "
                                               f"{verdict.reason}", checks=verdict.checks)
         wanted = status.VERIFIED if verdict.outcome == "verified" else status.FAILED
-        fields = {**bookkeeping, "checks": verdict.checks, **verdict.fields}
+        fields = {**bookkeeping, "checks": verdict.checks, "pending_reason": None, **verdict.fields}
         if wanted == status.VERIFIED:
             fields.update(verified_at=now, failure_reason=None)
         else:

@@ -6,10 +6,15 @@ import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from urllib.parse import urljoin
 
 import click
+import requests
 
+from app.recordings.status import VERIFIED
 from app.simulator.platform import CallReport, CallSpec, Endpoints, Misbehaviour, Platform
+from app.sinch.events import DOMAINS, TO_TYPES
 from app.sinch.options import CALL_HEADER
 
 DEFAULT_TARGET = "http://127.0.0.1:5000/sinch/callback"
@@ -18,6 +23,29 @@ DEFAULT_TARGET = "http://127.0.0.1:5000/sinch/callback"
 @click.group("sinch", help="The Sinch platform, played locally.")
 def cli() -> None:
     pass
+
+
+@cli.command("local-s3")
+@click.argument("destination")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), default="instance/local-s3", show_default=True,
+              help="Where the store keeps its files.")
+@click.option("--timeout", type=click.FloatRange(1, 600), default=60, show_default=True,
+              help="Seconds to wait for the store to answer.")
+def local_s3_command(destination, folder, timeout) -> None:
+    """A local S3 store (SeaweedFS) for DESTINATION of the ruleset, with its bucket and both key pairs."""
+    from app.settings import PROJECT_ROOT
+    from app.simulator.local_s3 import serve
+    from app.storage import StorageError
+
+    destinations = _service_app().extensions["rules"].current.destinations
+    if destination not in destinations:
+        raise click.ClickException(f"no destination {destination!r} in the ruleset "
+                                   f"(known: {', '.join(sorted(destinations)) or 'none'})")
+    path = Path(folder) if Path(folder).is_absolute() else PROJECT_ROOT / folder
+    try:
+        raise SystemExit(serve(destinations[destination], path, timeout, click.echo))
+    except (ValueError, StorageError) as error:
+        raise click.ClickException(str(error)) from None
 
 
 @cli.group("simulate", help="Play calls against a running service, the way Sinch does.")
@@ -48,8 +76,10 @@ def _platform_options(function):
 def _call_options(function):
     options = [
         click.option("--cli", "cli_number", default="+46701234567", show_default=True),
-        click.option("--to", default="+46812345678", show_default=True, help="Number, app user or SIP address."),
-        click.option("--domain", type=click.Choice(["pstn", "mxp", "sip"]), default="pstn", show_default=True),
+        click.option("--to", default="+46000000123", show_default=True,
+                     help="Number, app user or SIP address (the default: the demo ruleset's try-it rule)."),
+        click.option("--to-type", type=click.Choice(TO_TYPES), help="Default: guessed from --to."),
+        click.option("--domain", type=click.Choice(DOMAINS), default="pstn", show_default=True),
         click.option("--press", help="Digits to answer a menu with (none: the menu times out)."),
         click.option("--duration", type=click.FloatRange(0, 14400), default=5, show_default=True,
                      help="Seconds of call, and of audio in each recording."),
@@ -77,8 +107,9 @@ def _platform(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint) ->
                                                              gcs_endpoint or None))
 
 
-def _spec(cli_number, to, domain, press, duration, headers, call_id=None, **flags) -> CallSpec:
-    return CallSpec(cli=cli_number, to=to, domain=domain, press=press, duration=duration, call_id=call_id,
+def _spec(cli_number, to, to_type, domain, press, duration, headers, call_id=None, **flags) -> CallSpec:
+    return CallSpec(cli=cli_number, to=to, to_type=to_type, domain=domain, press=press, duration=duration,
+                    call_id=call_id,
                     headers=tuple(headers), misbehave=Misbehaviour(**flags))
 
 
@@ -95,9 +126,14 @@ def _describe(reply: dict | None) -> str:
 @_platform_options
 @_call_options
 @click.option("--call-id", help="Default: a new one.")
-def call_command(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint, call_id, **call) -> None:
+@click.option("--wait", type=click.FloatRange(0, 3600), default=0, show_default=True,
+              help="Seconds to wait for the service to be ready first, and then for the worker to verify "
+                   "the recordings (reads the service's database).")
+def call_command(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint, call_id, wait, **call) -> None:
     """Play one call: ICE, menus, ACE, the recording uploads, DiCE and the notifies."""
     platform = _platform(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint)
+    if wait:
+        _wait_for_service(target, wait)
     report = platform.call(_spec(call_id=call_id, **call))
     click.echo(f"call {report.call_id} → {target}")
     for exchange in report.exchanges:
@@ -110,6 +146,15 @@ def call_command(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint,
         click.echo(f"  problem: {problem}")
     if not report.ok:
         raise SystemExit(1)
+    if wait and report.uploads:
+        rows = _final_rows([report], wait)
+        for upload in report.uploads:
+            row = rows.get(upload.uri)
+            click.echo(f"  {upload.uri}: " + (_describe_row(row) if row else "not in the catalogue"))
+        if not all(row and row.status == VERIFIED for row in rows.values()) or len(rows) < len(report.uploads):
+            raise SystemExit(1)
+    elif wait:
+        click.echo("  nothing was recorded: see why with flask --app wsgi rules explain --to " + call["to"])
 
 
 @simulate.command("load")
@@ -118,12 +163,14 @@ def call_command(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint,
 @click.option("--calls", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True)
 @click.option("--wait", type=click.FloatRange(0, 3600), default=0, show_default=True,
-              help="Seconds to wait for the worker to verify the recordings (reads the service's database).")
-@click.pass_context
-def load_command(ctx, target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint, calls, concurrency, wait,
+              help="Seconds to wait for the service to be ready first, and then for the worker to verify "
+                   "the recordings (reads the service's database).")
+def load_command(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint, calls, concurrency, wait,
                  **call) -> None:
     """Play many calls at once, with a progress bar and a summary."""
     platform = _platform(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint)
+    if wait:
+        _wait_for_service(target, wait)
     spec = _spec(**call)
     reports: list[CallReport] = []
     started = time.perf_counter()
@@ -135,9 +182,12 @@ def load_command(ctx, target, key, secret, s3_endpoint, azure_endpoint, gcs_endp
             bar.update(1)
     seconds = time.perf_counter() - started
     summary = summarize(reports, seconds)
-    if wait and summary["recordings_expected"]:
-        summary["recordings_verified"] = _verified(ctx, reports, wait)
+    if wait:
+        rows = _final_rows(reports, wait) if summary["recordings_expected"] else {}
+        summary["recordings_verified"] = sum(row.status == VERIFIED for row in rows.values())
     click.echo(format_summary(summary))
+    if not summary["recordings_expected"]:
+        click.echo(f"  nothing was recorded: see why with flask --app wsgi rules explain --to {call['to']}")
     for problem in sorted({p for r in reports for p in r.problems})[:10]:
         click.echo(f"  problem: {problem}")
     if summary["errors"]:
@@ -159,27 +209,61 @@ def format_summary(summary: dict) -> str:
     return (f"calls {summary['calls']}, errors {summary['errors']}, {summary['calls_per_second']:.1f} calls/s, "
             f"ICE reply p50 {summary['ice_p50_ms']:.1f} ms p99 {summary['ice_p99_ms']:.1f} ms, recordings "
             + (f"verified {verified} / expected {summary['recordings_expected']}" if verified is not None
-               else f"uploaded {summary['recordings_expected']} (use --wait to count verified ones)"))
+               else f"uploaded {summary['recordings_expected']} (add --wait SECONDS to count verified ones)"))
 
 
-def _verified(ctx, reports: list[CallReport], wait: float) -> int:
-    """Poll the service's database until every uploaded recording is final, or ``wait`` passes."""
+def _service_app():
+    """The service's app, as the ``flask`` command loaded it (its ruleset, its database)."""
     from flask.cli import ScriptInfo
-    from sqlalchemy import func, select
+
+    return click.get_current_context().ensure_object(ScriptInfo).load_app()
+
+
+def _wait_for_service(target: str, seconds: float) -> None:
+    """Poll the service's ``/readyz`` until it answers 200, or fail saying how to start it."""
+    ready = urljoin(target, "/readyz")
+    deadline, said = time.monotonic() + seconds, False
+    while True:
+        try:
+            answer = requests.get(ready, timeout=2)
+            if answer.status_code == 200:
+                return
+            last = f"/readyz answered {answer.status_code}: {answer.text.strip()[:300]}"
+        except requests.RequestException as error:
+            last = f"not answering ({type(error).__name__})"
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"the service at {target} is not ready after {seconds:.0f} s ({last}); "
+                                       "start it with: honcho start web worker")
+        if not said:
+            click.echo(f"waiting up to {seconds:.0f} s for the service ({ready})")
+            said = True
+        time.sleep(0.25)
+
+
+def _final_rows(reports: list[CallReport], wait: float) -> dict:
+    """The catalogue rows of the uploads, polled until each is final or ``wait`` passes."""
+    from sqlalchemy import select
 
     from app.db import db
     from app.recordings.models import Recording
-    from app.recordings.status import VERIFIED, is_final
+    from app.recordings.status import is_final
 
     uris = [upload.uri for report in reports for upload in report.uploads]
-    app = ctx.ensure_object(ScriptInfo).load_app()
     deadline = time.monotonic() + wait
-    with app.app_context():
+    with _service_app().app_context():
         while True:
-            rows = db.session.execute(select(Recording.status, func.count()).where(Recording.destination_url.in_(uris))
-                                      .group_by(Recording.status)).all()
-            counts = dict(rows)
+            rows = {row.destination_url: row for row in db.session.scalars(
+                select(Recording).where(Recording.destination_url.in_(uris)))}
             db.session.rollback()
-            if sum(n for s, n in counts.items() if is_final(s)) >= len(uris) or time.monotonic() > deadline:
-                return counts.get(VERIFIED, 0)
+            done = len(rows) >= len(uris) and all(is_final(row.status) for row in rows.values())
+            if done or time.monotonic() > deadline:
+                return rows
             time.sleep(0.2)
+
+
+def _describe_row(row) -> str:
+    if row.status == VERIFIED:
+        return f"verified ({row.size_bytes} bytes, {row.duration_ms} ms, sha256 {row.sha256[:16]}…)"
+    why = row.failure_reason or row.pending_reason
+    return f"{row.status}" + (f" ({why})" if why else "") + ("" if row.status in ("failed", "missing")
+                                                          else " — not final yet; see flask --app wsgi recordings list")

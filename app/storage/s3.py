@@ -46,6 +46,16 @@ class S3Backend:
         except (EndpointConnectionError, BotoCoreError) as error:
             raise StorageError(f"{what} {location}: cannot reach the store ({type(error).__name__})") from None
 
+    def make_bucket(self, bucket: str) -> None:
+        """Create a bucket unless it exists (the local store of ``flask sinch local-s3``)."""
+        try:
+            self.client.create_bucket(Bucket=bucket)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise StorageError(f"cannot create bucket {bucket}: {error.response['Error'].get('Code')}") from None
+        except (EndpointConnectionError, BotoCoreError) as error:
+            raise StorageError(f"cannot create bucket {bucket}: cannot reach the store ({type(error).__name__})") from None
+
     def stat(self, location: Location) -> ObjectInfo:
         head = self._call("stat", location, self.client.head_object, Bucket=location.bucket, Key=location.key)
         etag = head.get("ETag", "").strip('"')

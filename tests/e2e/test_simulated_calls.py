@@ -4,6 +4,7 @@ The simulator plays Sinch over HTTP; Sinch's uploads land in SeaweedFS, Azurite 
 fake-gcs-server with the credentials from the SVAML; the worker proves every file.
 """
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -165,17 +166,11 @@ def test_a_wrong_signature_is_refused_and_nothing_is_recorded(stack):
 
 
 def run_cli(stack, *args):
-    from click.testing import CliRunner
-    from flask.cli import ScriptInfo
-
-    from app.simulator.cli import cli
-
     endpoints = stack.platform.endpoints
     options = ["--target", stack.platform.target, "--key", APP_KEY, "--secret", APP_SECRET,
                "--s3-endpoint", endpoints.s3 or "", "--azure-endpoint", endpoints.azure or "",
                "--gcs-endpoint", endpoints.gcs or ""]
-    return CliRunner().invoke(cli, ["simulate", *args[:1], *options, *args[1:]],
-                              obj=ScriptInfo(create_app=lambda: stack.app))
+    return stack.app.test_cli_runner().invoke(args=["sinch", "simulate", *args[:1], *options, *args[1:]])
 
 
 def test_simulate_call_command(stack):
@@ -187,6 +182,17 @@ def test_simulate_call_command(stack):
     assert any(line.startswith("  recorded ") and "bytes, mp3" in line for line in lines)
     refused = run_cli(stack, "call", "--wrong-signature")
     assert refused.exit_code == 1 and "problem: ice: HTTP 401" in refused.output
+
+
+def test_simulate_call_waits_for_the_service_and_the_verdict(stack):
+    result = run_cli(stack, "call", "--duration", "2", "--wait", "60")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\n  \S+: verified \(\d+ bytes, \d+ ms, sha256 [0-9a-f]{16}…\)\n", result.output), result.output
+    down = stack.app.test_cli_runner().invoke(args=["sinch", "simulate", "call", "--target",
+                                                    "http://127.0.0.1:1/sinch/callback", "--key", APP_KEY,
+                                                    "--secret", APP_SECRET, "--wait", "1"])
+    assert down.exit_code == 1 and "is not ready after 1 s (not answering" in down.output
+    assert "start it with: honcho start web worker" in down.output
 
 
 def test_simulate_load_command_counts_verified_recordings(stack):

@@ -128,10 +128,13 @@ def test_a_file_that_appears_late_ends_verified(flow):
     assert flow.queue.run(flow.app) == 1
     row = flow.one(call_id="late-1")
     assert row.status == "available" and row.verify_attempts == 1 and len(flow.queue.scheduled()) == 1
+    assert "not found yet" in row.pending_reason and row.pending_reason.endswith("check 2 in 1 s")  # said, not silent
+    listed = flow.app.test_cli_runner().invoke(args=["recordings", "list", "--call", "late-1"]).output
+    assert "waiting: " in listed and "not found yet" in listed
     flow.store.upload(uri, audio("mp3", 2))
     assert flow.queue.run(flow.app, scheduled=True) == 1
     row = flow.one(call_id="late-1")
-    assert row.status == "verified" and row.verify_attempts == 2
+    assert row.status == "verified" and row.verify_attempts == 2 and row.pending_reason is None
 
 
 def test_a_file_that_never_appears_fails_after_the_deadline(flow, make_app, tmp_path):
