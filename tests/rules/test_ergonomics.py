@@ -81,3 +81,23 @@ def test_domain_and_to_type_choices_agree_across_commands():
     for name in ("domain", "to_type"):
         assert choices(explain_command, name) == choices(call_command, name) == choices(load_command, name)
     assert CliRunner().invoke(call_command, ["--domain", "sip"]).exit_code == 2  # not a domain Sinch sends
+
+
+def test_the_simulators_default_call_is_recorded_by_the_demo_ruleset_at_any_hour():
+    """The old default (+46812345678) hit an office-hours rule: `simulate load` recorded nothing at night."""
+    from datetime import datetime, timezone
+
+    from app.rules.decide import decide
+    from app.rules.loader import DEMO_RULES
+    from app.rules.schema import load_ruleset
+    from app.simulator.cli import call_command, load_command
+
+    defaults = {command.name: next(p.default for p in command.params if p.name == "to")
+                for command in (call_command, load_command)}
+    assert len(set(defaults.values())) == 1
+    ruleset = load_ruleset(DEMO_RULES, {})
+    event = {"event": "ice", "callid": "c1", "domain": "pstn", "cli": "+46701234567",
+             "to": {"type": "number", "endpoint": defaults["call"]}}
+    for hour in (3, 12, 23):
+        decision = decide(event, ruleset, datetime(2026, 11, 29, hour, tzinfo=timezone.utc))
+        assert decision.rule_id == "try-it" and decision.recordings, hour
