@@ -8,29 +8,23 @@ import sys
 import click
 from flask import Flask
 
+from app.callbacks.commands import cli as journal_cli
 from app.db import explain_database_error
-from app.logs import logging_command, verbose_option
+from app.logs import logging_command, running_a_command, verbose_option
+from app.recordings.cli import destinations_cli, recordings_cli
+from app.rules.cli import cli as rules_cli
+from app.simulator.cli import cli as simulator_cli
+from app.tunnel import tunnel_command
 
 
 def init_app(app: Flask) -> None:
-    from app import journal
-    from app.recordings.cli import destinations_cli, recordings_cli
-    from app.rules.cli import cli as rules_cli
-    from app.simulator.cli import cli as simulator_cli
-    from app.tunnel import tunnel_command
-
-    for command in (journal.cli, recordings_cli, destinations_cli, tunnel_command, rules_cli, simulator_cli):
+    for command in (journal_cli, recordings_cli, destinations_cli, tunnel_command, rules_cli, simulator_cli):
         app.cli.add_command(command)
         for each in _commands_in(command):
             verbose_option(each)
     logging_command(app.cli.commands["db"])
     if running_a_command():
         _explain_uncaught_database_errors()
-
-
-def running_a_command() -> bool:
-    """Is this app built by the ``flask`` command (not by gunicorn, the worker or a test)?"""
-    return click.get_current_context(silent=True) is not None
 
 
 def _commands_in(command: click.Command):

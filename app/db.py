@@ -11,12 +11,15 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
 
 
 class Base(DeclarativeBase):
@@ -70,9 +73,6 @@ UPGRADE = "flask --app wsgi db upgrade"
 @lru_cache(maxsize=1)
 def code_revision() -> str:
     """The newest migration this code ships (Alembic's head), read once from migrations/."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config).get_current_head()
@@ -80,8 +80,6 @@ def code_revision() -> str:
 
 def pending_migrations(connection) -> str | None:
     """What to run when the database is behind the code (None when it is up to date)."""
-    from sqlalchemy import inspect, text
-
     # Read Alembic's table directly: its MigrationContext logs two INFO lines per use, and this
     # runs on every /readyz.
     current = (connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -98,8 +96,6 @@ def explain_database_error(error: BaseException) -> str | None:
     Built from the driver's own message, which names host, port and database but never the
     password; the URL itself is never printed.
     """
-    from sqlalchemy.exc import DBAPIError, NoSuchModuleError
-
     if isinstance(error, NoSuchModuleError):
         return "DATABASE_URL names a database this service does not support: use postgresql://… or sqlite:///…"
     if not isinstance(error, DBAPIError):
@@ -121,3 +117,11 @@ def explain_database_error(error: BaseException) -> str | None:
         return (f"cannot reach the database ({message.removeprefix('connection failed: ')}): "
                 "is it running, and does DATABASE_URL name its host and port?")
     return f"database error ({type(error.orig).__name__}: {message})"
+
+
+def init_app(app) -> None:
+    """The app's database (``DATABASE_URL``) and its migrations (``flask db``)."""
+    url = app.extensions["settings"].database_url
+    app.config.update(SQLALCHEMY_DATABASE_URI=url, SQLALCHEMY_ENGINE_OPTIONS=engine_options(url))
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS))

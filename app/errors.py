@@ -28,7 +28,7 @@ def http_error(error: HTTPException):
     return response
 
 
-def register_error_handlers(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
 
     @app.errorhandler(Exception)

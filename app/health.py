@@ -2,10 +2,18 @@
 
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select
+
 from app.db import db, pending_migrations
+from app.metrics import StateCollector, exposition
+from app.recordings.models import Recording
 from app.rules.loader import DEMO_WARNING
 
 bp = Blueprint("health", __name__)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
 
 
 @bp.get("/healthz")
@@ -45,11 +53,6 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics():
-    from sqlalchemy import func, select
-
-    from app.metrics import StateCollector, exposition
-    from app.recordings.models import Recording
-
     def count_statuses():
         with db.engine.connect() as connection:
             return connection.execute(select(Recording.status, func.count()).group_by(Recording.status)).all()

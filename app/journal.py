@@ -4,7 +4,8 @@ A row holds what arrived (raw body, event, call id, application key, signature v
 what we did with it (status, outcome, reply, error, handling time). The Authorization header
 is never stored. When the database cannot take the row, the entry goes to a spool file under
 the instance folder instead (one JSON line each), so nothing is lost while the database is
-down; ``flask journal spool`` shows what waits there and ``--import`` moves it in.
+down. This module is persistence only: bringing a spool back (import, then replay) is
+``app.callbacks.recovery``; ``flask journal`` is ``app.callbacks.commands``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-import click
-from flask import current_app
-from flask.cli import AppGroup
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, SmallInteger, String, Text, insert
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -121,8 +131,6 @@ _spool_lock = threading.Lock()
 
 def spool(entry: Entry, spool_dir: Path, error: Exception) -> None:
     """Keep ``entry`` in the spool file because the database failed with ``error`` (logged, counted)."""
-    global _pending
-    _pending = True
     JOURNAL_FAILURES.inc()
     log.error("journal write failed; the callback goes to the spool",
               extra={"error": type(error).__name__, "call_id": entry.call_id})
@@ -148,18 +156,17 @@ def spooled(spool_dir: Path) -> list[dict]:
     return entries
 
 
-def import_spool(spool_dir: Path, *, own_only: bool = False) -> int:
-    """Move spooled entries into the database; returns how many were moved.
+def import_spool(spool_dir: Path, *, own_only: bool = False) -> tuple[int, datetime | None]:
+    """Move spooled entries into the database; returns how many were moved and when the oldest
+    of them was received (what a replay must start from).
 
     Each file is claimed first (renamed under the spool lock), so lines spooled meanwhile go to
     a fresh file instead of being lost; if the database fails, the claimed file goes back to the
     spool. ``own_only``: just this process's file (other live processes may still write theirs).
     """
-    global _oldest_imported
-    moved = 0
+    moved, oldest = 0, None
     pattern = f"journal-{os.getpid()}[.-]*jsonl" if own_only else "journal-*.jsonl"
-    paths = sorted(spool_dir.glob(pattern))
-    for path in paths:
+    for path in sorted(spool_dir.glob(pattern)):
         claimed = path.with_name(f"{path.name}.importing-{uuid.uuid4().hex[:8]}")
         with _spool_lock:
             try:
@@ -179,56 +186,15 @@ def import_spool(spool_dir: Path, *, own_only: bool = False) -> int:
             raise
         claimed.unlink()
         if rows:
-            oldest = min(row["received_at"] for row in rows)
-            _oldest_imported = min(oldest, _oldest_imported) if _oldest_imported else oldest
+            first = min(row["received_at"] for row in rows)
+            oldest = min(first, oldest) if oldest else first
         moved += len(rows)
-    return moved
-
-
-_oldest_imported: datetime | None = None
-_recovering = threading.Lock()
-_pending = True  # something may wait in this process's spool (from before a restart, say)
-
-
-def recover_soon(app, spool_dir: Path) -> None:
-    """Called after every successful journal write: if this process spooled anything, import its
-    spool and re-drive what it held, in a thread (no reply waits for it). On an ephemeral disk
-    (a Heroku dyno) nobody else can reach this spool, so it must happen by itself. Recovery runs
-    until nothing is pending, so callbacks spooled while it runs are brought in too."""
-    if not _pending or not _recovering.acquire(False):
-        return
-
-    def run() -> None:
-        global _oldest_imported, _pending
-        try:
-            with app.app_context():
-                while _pending:
-                    _pending = False
-                    moved = import_spool(spool_dir, own_only=True)
-                    if moved and _oldest_imported is not None:
-                        from app.callbacks.replay import replay
-                        from app.recordings.tasks import verify_recording
-
-                        report = replay(_oldest_imported, None, call_id=None, dry_run=False,
-                                        recording_deadline=app.extensions["settings"].recording_deadline_seconds)
-                        for recording_id in report.verify:
-                            verify_recording(recording_id)
-                        log.info("recovered spooled callbacks", extra={"imported": moved, "replayed": report.applied})
-                    _oldest_imported = None
-        except Exception as error:  # down again: the next successful write tries again
-            _pending = True
-            log.warning("spool recovery failed; will retry", extra={"error": type(error).__name__})
-        finally:
-            _recovering.release()
-
-    threading.Thread(target=run, name="spool-recovery", daemon=True).start()
+    return moved, oldest
 
 
 def _not_yet_journaled(connection: Connection, rows: list[dict]) -> list[dict]:
     """Drop rows already in the journal (same entry id): a write that failed on our side may
     have committed on the server's, and a claimed file may be imported twice after a failure."""
-    from sqlalchemy import select
-
     table = JournalEntry.__table__
     ids = [row["entry_id"] for row in rows if row.get("entry_id")]
     known = set()
@@ -242,63 +208,3 @@ def _row(record: dict) -> dict:
     record["received_at"] = datetime.fromisoformat(record["received_at"])
     record["body"] = base64.b64decode(record["body"])
     return record
-
-
-cli = AppGroup("journal", help="The callback journal.")
-
-
-@cli.command("spool")
-@click.option("--import", "do_import", is_flag=True, help="Move the spooled entries into the database.")
-def spool_command(do_import: bool) -> None:
-    """Show (or import) callbacks spooled while the database was unavailable."""
-    spool_dir = current_app.extensions["sinch_recorder"].spool_dir
-    if do_import:
-        try:
-            moved = import_spool(spool_dir)
-        except Exception as error:
-            raise click.ClickException(
-                f"the database is still unavailable ({type(error).__name__}); nothing was lost, try again later"
-            )
-        click.echo(f"imported {moved} spooled callback(s) into the journal")
-        return
-    entries = spooled(spool_dir)
-    click.echo(f"{len(entries)} callback(s) waiting in {spool_dir}")
-    for record in entries:
-        click.echo(f"  {record['received_at']}  {record.get('event') or '-':6}  {record.get('call_id') or '-'}  {record['outcome']}")
-    if entries:
-        click.echo("Run 'flask journal spool --import' once the database is back.")
-
-
-@cli.command("replay")
-@click.option("--since", required=True, help="Replay callbacks received at or after this ISO-8601 time.")
-@click.option("--until", help="… and before this time.")
-@click.option("--call", "call_id", help="Only this call's callbacks.")
-@click.option("--dry-run", is_flag=True, help="Say what would be applied; change nothing.")
-def replay_command(since: str, until: str | None, call_id: str | None, dry_run: bool) -> None:
-    """Re-drive stored DiCE and notify callbacks through their handlers (idempotent)."""
-    from app.callbacks.replay import replay
-
-    def moment(text: str, name: str) -> datetime:
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            raise click.BadParameter("use ISO-8601, e.g. 2026-11-23T09:00:00Z", param_hint=name)
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-    start, end = moment(since, "--since"), (moment(until, "--until") if until else None)
-    spool_dir = current_app.extensions["sinch_recorder"].spool_dir
-    if not dry_run and spooled(spool_dir):
-        click.echo(f"imported {import_spool(spool_dir)} spooled callback(s) first")
-    settings = current_app.extensions["settings"]
-    with click.progressbar(length=0, label="replaying") as bar:
-        report = replay(start, end, call_id=call_id, dry_run=dry_run,
-                        recording_deadline=settings.recording_deadline_seconds, progress=lambda: bar.update(1))
-    if not dry_run:
-        from app.recordings.tasks import verify_recording
-
-        for recording_id in report.verify:
-            verify_recording(recording_id)
-    verb = "would apply" if dry_run else "applied"
-    click.echo(f"{report.seen} callback(s): {verb} {report.applied}, skipped {report.skipped}, "
-               f"unreadable {report.unreadable}; {len(report.verify)} verification(s) "
-               f"{'would be ' if dry_run else ''}queued")

@@ -12,7 +12,6 @@ import logging
 import sys
 
 import click
-
 from flask import g, has_request_context
 from pythonjsonlogger.json import JsonFormatter
 
@@ -28,6 +27,16 @@ class RequestContext(logging.Filter):
 def json_formatter() -> JsonFormatter:
     return JsonFormatter("%(levelname)s %(name)s %(message)s", timestamp="time",
                          rename_fields={"levelname": "level", "name": "logger"})
+
+
+def running_a_command() -> bool:
+    """Is this app built by the ``flask`` command (not by gunicorn, the worker or a test)?"""
+    return click.get_current_context(silent=True) is not None
+
+
+def init_app(app) -> None:
+    """JSON logs at ``LOG_LEVEL``; a ``flask`` command's at ERROR (``-v`` turns them up)."""
+    configure_logging(COMMAND_LEVEL if running_a_command() else app.extensions["settings"].log_level)
 
 
 def configure_logging(level: str) -> None:

@@ -1,35 +1,65 @@
-"""The task queue: huey on SQLite by default, on Redis when ``REDIS_URL`` is set.
+"""The task queue: one huey instance, configured by the factory from the settings.
 
-The worker process runs ``python -m app.worker`` (see the Procfile). The queue is
-configured from the environment when this module is imported, so the web and worker
-processes of one deployment always share it. Tasks run inside a Flask app context: the web
-app's when enqueued from a request in immediate mode, else one the worker builds once.
+SQLite by default (``HUEY_SQLITE_PATH``), Redis when ``REDIS_URL`` is set, so the web and worker
+processes of one deployment share it. Task modules decorate their functions with this
+``huey``; the worker's entry (``app.worker``) imports them and runs the consumer. Until
+:func:`configure` has run (``create_app`` calls it), the queue refuses work rather than losing
+it. Tasks run inside a Flask app context: the caller's when there is one (a test running the
+queue), else the worker's app (:func:`use_app`).
 """
 
 from __future__ import annotations
 
-import os
 from contextlib import nullcontext
+from functools import lru_cache
 
-from huey import RedisHuey, SqliteHuey
+from flask import has_app_context
+from huey import Huey
+from huey.storage import BaseStorage, RedisStorage, SqliteStorage
+from redis import ConnectionPool
 
-from app.settings import Settings, load_settings
-
-
-def build_huey(settings: Settings):
-    if settings.redis_url:
-        from redis import ConnectionPool
-
-        options = {}
-        if settings.redis_url.startswith("rediss://") and not settings.redis_tls_verify:
-            options["ssl_cert_reqs"] = "none"  # explicit opt-in (REDIS_TLS_VERIFY=false): Heroku's self-signed cert
-        return RedisHuey(settings.huey_name, connection_pool=ConnectionPool.from_url(settings.redis_url, **options))
-    settings.huey_sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(settings.huey_name, filename=str(settings.huey_sqlite_path))
+from app.settings import Settings
 
 
-huey = build_huey(load_settings(os.environ))
+class Unconfigured(BaseStorage):
+    """The queue before the factory configured it: every call says so."""
+
+    def __getattribute__(self, name):
+        if name in ("name", "__class__", "__dict__") or name.startswith("__"):
+            return object.__getattribute__(self, name)
+        raise RuntimeError("the task queue is not configured yet: build the app (create_app) first")
+
+
+huey = Huey("sinch-recorder", storage_class=Unconfigured)
 _worker_app = None
+
+
+@lru_cache(maxsize=8)
+def _storage(name: str, redis_url: str | None, tls_verify: bool, sqlite_path: str) -> BaseStorage:
+    """One storage per configuration, shared by every app of the process (tests build many)."""
+    if redis_url:
+        options = {}
+        if redis_url.startswith("rediss://") and not tls_verify:
+            options["ssl_cert_reqs"] = "none"  # explicit opt-in (REDIS_TLS_VERIFY=false): Heroku's self-signed cert
+        return RedisStorage(name, connection_pool=ConnectionPool.from_url(redis_url, **options))
+    return SqliteStorage(name, filename=sqlite_path)
+
+
+def build_storage(settings: Settings) -> BaseStorage:
+    if not settings.redis_url:
+        settings.huey_sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return _storage(settings.huey_name, settings.redis_url, settings.redis_tls_verify, str(settings.huey_sqlite_path))
+
+
+def configure(settings: Settings) -> Huey:
+    """Point the queue at the storage the settings name."""
+    huey.name = settings.huey_name
+    huey.storage = build_storage(settings)
+    return huey
+
+
+def init_app(app) -> None:
+    app.extensions["huey"] = configure(app.extensions["settings"])
 
 
 def use_app(app) -> None:
@@ -40,15 +70,10 @@ def use_app(app) -> None:
 
 def app_context():
     """The Flask app context tasks run in."""
-    from flask import has_app_context
-
     if has_app_context():
         return nullcontext()
-    global _worker_app
     if _worker_app is None:
-        from app import create_app
-
-        _worker_app = create_app()
+        raise RuntimeError("no app for this task: the worker runs with python -m app.worker")
     return _worker_app.app_context()
 
 
@@ -56,6 +81,3 @@ def app_context():
 def ping() -> str:
     """A no-op round trip through the queue, used to check that a worker is consuming."""
     return "pong"
-
-
-import app.recordings.tasks  # noqa: E402,F401  (registers the recording tasks with the queue)

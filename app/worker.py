@@ -14,7 +14,8 @@ import sys
 
 from huey.consumer_options import ConsumerConfig, OptionParserHandler
 
-from app import create_app
+import app.recordings.tasks  # noqa: F401  (the task modules the consumer runs)
+from app import create_app, tasks
 from app.settings import SettingsError
 
 
@@ -26,8 +27,6 @@ def main(argv: list[str]) -> None:
         app = create_app()
     except SettingsError as error:
         sys.exit(f"sinch-recorder worker cannot start: {error}")
-    from app import tasks
-
     tasks.use_app(app)
     logging.getLogger("huey").setLevel(config.loglevel)
     sys.argv = ["-m", "app.worker", *argv]  # huey re-runs `python *sys.argv` on SIGHUP: this module again

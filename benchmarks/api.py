@@ -75,7 +75,7 @@ def list_benchmark(args) -> None:
     from app.recordings.models import Recording
     from app.settings import database_url
     from benchmarks.callbacks import migrate
-    from tests.conftest import Databases
+    from tests.support import Databases
 
     databases = Databases(args.postgres)
     url = databases.new(f"api_{uuid.uuid4().hex[:6]}")

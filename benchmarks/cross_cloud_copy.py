@@ -114,8 +114,8 @@ def run_copy_benchmark(megabytes: int, rounds: int) -> None:
 
     from app.simulator.audio import mp3
     from benchmarks.callbacks import migrate
-    from tests.conftest import Store
     from tests.storage_servers import start_azurite, start_fake_gcs, start_seaweedfs
+    from tests.support import Store
 
     servers = {"s3": start_seaweedfs(), "azure": start_azurite(), "gs": start_fake_gcs()}
     workdir = tempfile.mkdtemp(prefix="copy-bench-")

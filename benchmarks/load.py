@@ -48,9 +48,9 @@ def main(argv=None) -> None:
     from app.simulator.cli import format_summary, summarize
     from app.simulator.platform import CallSpec, Endpoints, Platform
     from benchmarks.callbacks import KEY, SECRET, migrate
-    from tests.conftest import Databases, Store
     from tests.processes import gunicorn, huey_worker
     from tests.storage_servers import start_seaweedfs
+    from tests.support import Databases, Store
 
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     databases = Databases(args.postgres)

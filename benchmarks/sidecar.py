@@ -23,7 +23,6 @@ from tests.processes import gunicorn
 from tests.sidecar.upstream_app import PATH, RULES
 
 
-
 def requests_for(path: str, count: int) -> list:
     from app.sinch.signing import sign
 

@@ -4,7 +4,7 @@ import json
 import tomllib
 
 from app.settings import load_settings
-from app.tasks import build_huey
+from app.tasks import build_storage
 from tests.processes import ROOT
 
 
@@ -20,8 +20,8 @@ def test_app_json_describes_every_setting_and_runs_web_and_worker():
 
 
 def test_heroku_redis_tls_needs_an_explicit_opt_in():
-    strict = build_huey(load_settings({"REDIS_URL": "rediss://:pw@redis.example.com:6380", "HUEY_NAME": "t"}))
-    relaxed = build_huey(load_settings({"REDIS_URL": "rediss://:pw@redis.example.com:6380", "HUEY_NAME": "t",
-                                        "REDIS_TLS_VERIFY": "false"}))
-    assert strict.storage.conn.connection_pool.connection_kwargs.get("ssl_cert_reqs") != "none"
-    assert relaxed.storage.conn.connection_pool.connection_kwargs["ssl_cert_reqs"] == "none"
+    strict = build_storage(load_settings({"REDIS_URL": "rediss://:pw@redis.example.com:6380", "HUEY_NAME": "t"}))
+    relaxed = build_storage(load_settings({"REDIS_URL": "rediss://:pw@redis.example.com:6380", "HUEY_NAME": "t",
+                                           "REDIS_TLS_VERIFY": "false"}))
+    assert strict.conn.connection_pool.connection_kwargs.get("ssl_cert_reqs") != "none"
+    assert relaxed.conn.connection_pool.connection_kwargs["ssl_cert_reqs"] == "none"

@@ -41,8 +41,8 @@ def test_metrics_add_up_across_gunicorn_workers(database_url, tmp_path):
     import requests
 
     from app.sinch.signing import sign
-    from tests.conftest import APP_KEY, APP_SECRET
     from tests.processes import gunicorn
+    from tests.support import APP_KEY, APP_SECRET
 
     env = {"DATABASE_URL": database_url, "SINCH_APPLICATION_KEY": APP_KEY, "SINCH_APPLICATION_SECRET": APP_SECRET,
            "INSTANCE_PATH": str(tmp_path / "instance"), "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": ""}

@@ -62,7 +62,7 @@ def test_release_web_and_worker_run_from_the_lock_alone(slug, tmp_path):
                 return None
         assert eventually(ready, "the web process to answer", deadline=60).status_code == 200
         ping = subprocess.run([str(Path(env["PATH"].split(":")[0]) / "python"), "-c",
-                               "from app.tasks import ping; print(ping()(blocking=True, timeout=60))"],
+                               "from app import create_app; from app.tasks import ping; create_app(); print(ping()(blocking=True, timeout=60))"],
                               cwd=app_dir, env=env, capture_output=True, text=True, timeout=90)
         assert ping.stdout.strip().endswith("pong"), ping.stdout + ping.stderr + (tmp_path / "worker.log").read_text()
         commands = subprocess.run(["bash", "-c", "flask --app wsgi --help"], cwd=app_dir, env=env,

@@ -10,7 +10,9 @@ from flask import Flask
 from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
+from app.api import recordings
 from app.errors import http_error
+from app.sinch.client import ManageCallClient
 
 
 class Api(SmorestApi):
@@ -18,9 +20,9 @@ class Api(SmorestApi):
         return http_error(error)
 
 
-def init_api(app: Flask) -> Api:
-    from app.api import recordings
-
+def init_app(app: Flask) -> Api:
+    """``/api/v1`` and what it uses: the Manage Call client, built once (live control)."""
+    app.extensions["manage_call"] = ManageCallClient(app.extensions["settings"].calling_base_url)
     app.config.update(
         API_TITLE="sinch-recorder", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",

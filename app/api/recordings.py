@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
 from app.api.auth import require_token
 from app.api.schemas import (
-    ControlArgs, ControlResultSchema, CopyArgs, CopyJobListSchema, CopyJobSchema, DeleteArgs, DownloadArgs,
-    DownloadSchema, HoldSchema, RecordingListArgs, RecordingListSchema, RecordingPageSchema, RecordingSchema,
+    ControlArgs,
+    ControlResultSchema,
+    CopyArgs,
+    CopyJobListSchema,
+    CopyJobSchema,
+    DeleteArgs,
+    DownloadArgs,
+    DownloadSchema,
+    HoldSchema,
+    RecordingListArgs,
+    RecordingListSchema,
+    RecordingPageSchema,
+    RecordingSchema,
 )
 from app.db import db
-from app.recordings.models import CopyJob, Recording
+from app.recordings import status
+from app.recordings.control import ControlError, control, pauses
+from app.recordings.copies import CopyRefused, create
+from app.recordings.models import Call, CopyJob, Recording
 from app.recordings.queries import copy_jobs_of, recording_page
+from app.recordings.retention import Held, NotDeletable, delete
+from app.recordings.tasks import copy_recording as queue_copy
+from app.storage import StorageError
+from app.storage.lookup import recording_backend
 
 blp = Blueprint("recordings", __name__, url_prefix="/api/v1", description="Recordings and their proof")
 blp.before_request(require_token)
@@ -46,15 +67,9 @@ def get_recording(recording_id: str):
 @blp.response(200, DownloadSchema)
 def download(args: dict, recording_id: str):
     """A presigned link to the file (S3 presign, Azure SAS, GCS v4 signed URL); verified recordings only."""
-    from datetime import datetime, timedelta, timezone
-
-    from flask import current_app
-
-    from app.recordings.tasks import recording_backend
-    from app.storage import StorageError
 
     recording = _recording_or_404(recording_id)
-    if recording.status != "verified":
+    if recording.status != status.VERIFIED:
         abort(409, message=f"recording {recording_id} is {recording.status}: only verified recordings can be "
                            "downloaded" + (f" ({recording.failure_reason})" if recording.failure_reason else ""))
     try:
@@ -77,7 +92,7 @@ def call_recordings(call_id: str):
 @blp.response(200, RecordingSchema)
 def active_recording(call_id: str):
     """The recording running now (requested, not yet finished), 404 when there is none."""
-    row = db.session.scalars(select(Recording).where(Recording.call_id == call_id, Recording.status == "requested")
+    row = db.session.scalars(select(Recording).where(Recording.call_id == call_id, Recording.status == status.REQUESTED)
                              .order_by(Recording.segment.desc())).first()
     if row is None:
         abort(404, message=f"call {call_id} is not being recorded now")
@@ -89,11 +104,6 @@ def active_recording(call_id: str):
 @blp.response(200, RecordingSchema)
 def delete_recording(args: dict, recording_id: str):
     """Delete the file, then mark the recording deleted with a receipt; refused under legal hold."""
-    from flask import current_app
-
-    from app.recordings.retention import Held, NotDeletable, delete
-    from app.storage import StorageError
-
     _recording_or_404(recording_id)
     try:
         delete(db.engine, current_app.extensions["rules"].current, recording_id, by="api",
@@ -124,14 +134,8 @@ def hold_recording(args: dict, recording_id: str):
 @blp.response(200, ControlResultSchema)
 def control_recording(args: dict, call_id: str):
     """Start, stop, pause or resume a live call's recording through Sinch's Manage Call API."""
-    from flask import current_app
-
-    from app.recordings.control import ControlError, control, pauses
-    from app.recordings.models import Call
-    from app.sinch.client import ManageCallClient
-
     settings = current_app.extensions["settings"]
-    client = current_app.extensions.setdefault("manage_call", ManageCallClient(settings.calling_base_url))
+    client = current_app.extensions["manage_call"]
     try:
         result = control(db.engine, current_app.extensions["rules"].current, settings, client, call_id,
                          args["action"], by=args["by"], reason=args.get("reason"))
@@ -152,11 +156,6 @@ def copy_recording(args: dict, recording_id: str):
 
     Answers 202 with the job at once; ``GET /api/v1/copies/<id>`` follows its progress. The copy is
     verified (its SHA-256 must equal the source's) and catalogued with ``copied_from``."""
-    from flask import current_app
-
-    from app.recordings.copies import CopyRefused, create
-    from app.recordings.tasks import copy_recording as queue_copy
-
     _recording_or_404(recording_id)
     where = {name: args.get(name) for name in ("destination", "key", "target", "credentials")}
     try:

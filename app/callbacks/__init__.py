@@ -4,11 +4,53 @@ verify signature → parse → decide (ICE/ACE/PIE) → journal → reply. The v
 request; :mod:`app.callbacks.handler` does the work.
 """
 
-from flask import Blueprint, Response, current_app, g, request
+from __future__ import annotations
 
-from app.callbacks.handler import Incoming, handle
+import logging
+from datetime import datetime, timezone
 
+from flask import Blueprint, Flask, Response, current_app, g, request
+
+from app.callbacks.handler import CallbackRuntime, Incoming, handle
+from app.callbacks.replies import Replier
+from app.db import db
+from app.recordings.catalogue import load_call
+from app.rules.decide import decide
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__)
+
+
+def init_app(app: Flask) -> None:
+    """The callback URL, answered by the rules (and the sidecar, when there is one)."""
+    settings = app.extensions["settings"]
+    replier = Replier(decide=rules_decider(app.extensions["rules"]), fallback=app.extensions["fallback"],
+                      load_call=call_state, sidecar=app.extensions["sidecar"])
+    app.extensions["sinch_recorder"] = CallbackRuntime(settings=settings, replier=replier,
+                                                       spool_dir=settings.instance_path / "spool")
+    app.register_blueprint(bp)
+    _warn_about(settings)
+
+
+def rules_decider(holder):
+    """``decide(event, call)`` on the holder's current ruleset, at the current time."""
+    return lambda event, call: decide(event, holder.current, datetime.now(timezone.utc), call)
+
+
+def call_state(call_id: str) -> dict | None:
+    """A call's stored decision and consent (ACE and PIE are decided with it)."""
+    with db.engine.connect() as connection:
+        return load_call(connection, call_id)
+
+
+def _warn_about(settings: Settings) -> None:
+    if not settings.verify_signatures:
+        log.warning("SINCH_VERIFY_SIGNATURES is off: ANYONE can post callbacks to this service. "
+                    "Use this only for local experiments.")
+    elif not settings.applications:
+        log.warning("no Sinch application is configured (SINCH_APPLICATION_KEY/SECRET or "
+                    "SINCH_APPLICATIONS): every callback will be refused with 401 unknown_key")
 
 
 @bp.post("/sinch/callback")

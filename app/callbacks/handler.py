@@ -18,16 +18,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-
-from flask import current_app, g, has_request_context
 from pathlib import Path
 
+from flask import current_app, g, has_request_context
+
 from app import journal
+from app.callbacks.recovery import Recovery
 from app.callbacks.replies import Replier, describe_failure
+from app.metrics import CALLBACKS, FALLBACK_REPLIES, REPLY_SECONDS, SIGNATURE_FAILURES
 from app.recordings import lifecycle
 from app.recordings.catalogue import save_decision
+from app.recordings.tasks import verify_recording
 from app.rules.decide import Decision, masked
-from app.metrics import CALLBACKS, FALLBACK_REPLIES, REPLY_SECONDS, SIGNATURE_FAILURES
 from app.settings import Settings
 from app.sinch import signing
 from app.sinch.events import ANSWERED_EVENTS, CallbackError, parse_callback
@@ -63,6 +65,10 @@ class CallbackRuntime:
     settings: Settings
     replier: Replier
     spool_dir: Path
+    recovery: Recovery = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recovery = Recovery(self.spool_dir)
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> bytes:
@@ -124,9 +130,10 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
             failure = journal.store(entry, retry=True)
         if failure is not None:
             journal.spool(entry, runtime.spool_dir, failure)
+            runtime.recovery.spooled()
     else:
         _enqueue_verifications(followups, entry.call_id)
-        journal.recover_soon(current_app._get_current_object(), runtime.spool_dir)  # if anything was spooled
+        runtime.recovery.soon(current_app._get_current_object())  # if anything was spooled
     CALLBACKS.labels(entry.event or "unknown", entry.outcome).inc()
     REPLY_SECONDS.labels(entry.event or "unknown").observe(time.perf_counter() - started)
     return outgoing
@@ -150,7 +157,7 @@ def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry,
         entry.outcome, entry.error = reply.outcome, reply.error
         if reply.decision is not None:
             entry.rule_id, entry.decision = reply.decision.rule_id, reply.decision.record()
-            entry.upstream = reply.decision.upstream
+            entry.upstream = reply.upstream
         return _svaml_reply(reply.svaml, entry), reply.decision
     entry.outcome = "accepted"
     if runtime.replier.sidecar is not None:
@@ -181,8 +188,6 @@ def _saver(event: dict | None, decision: Decision | None, entry: journal.Entry, 
 
 def _enqueue_verifications(followups: "lifecycle.Outcome", call_id: str | None) -> None:
     """After the commit: queue the checks; if the queue is down, the sweeper re-queues them."""
-    from app.recordings.tasks import verify_recording
-
     for recording_id in followups.verify:
         try:
             verify_recording(recording_id)

@@ -15,13 +15,23 @@ from app.operator.forms import RecordingFilters
 from app.recordings.control import pauses
 from app.recordings.models import Call, Recording
 from app.recordings.queries import copy_jobs_of, encode_cursor, recording_page
-from app.recordings.status import STATUSES
+from app.recordings.status import STATUSES, VERIFIED
 from app.rules.loader import DEMO_WARNING
+from app.storage import StorageError
+from app.storage.lookup import recording_backend
 
 bp = Blueprint("operator", __name__, template_folder="templates")
 bp.before_request(access.require_sign_in)
 PAGE_SIZE = 50
 LINK_SECONDS = 900
+
+
+def init_app(app) -> None:
+    """The page, its session cookie (HttpOnly, SameSite=Lax) and the key that signs it."""
+    settings = app.extensions["settings"]
+    app.secret_key = access.session_key(settings.secret_key, settings.api_tokens)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.register_blueprint(bp)
 
 
 @bp.context_processor
@@ -54,7 +64,7 @@ def recording(recording_id: str):
     row = db.session.get(Recording, recording_id)
     if row is None:
         abort(404, description=f"no recording {recording_id}")
-    link, link_problem = (_player_link(row) if row.status == "verified" else
+    link, link_problem = (_player_link(row) if row.status == VERIFIED else
                           (None, f"only verified recordings can be played; this one is {row.status}"))
     return render_template("operator/recording.html", row=row, link=link, link_problem=link_problem,
                            copies=copy_jobs_of(db.session, row.id), call=db.session.get(Call, row.call_id))
@@ -69,14 +79,11 @@ def call(call_id: str):
         abort(404, description=f"no call {call_id}")
     return render_template("operator/call.html", call=row, call_id=call_id, segments=segments,
                            pauses=pauses(row.controls if row else None),
-                           links={r.id: _player_link(r)[0] for r in segments if r.status == "verified"})
+                           links={r.id: _player_link(r)[0] for r in segments if r.status == VERIFIED})
 
 
 def _player_link(row: Recording) -> tuple[str | None, str | None]:
     """A presigned link for the player, or why there is none."""
-    from app.recordings.tasks import recording_backend
-    from app.storage import StorageError
-
     try:
         backend, location = recording_backend(current_app.extensions["rules"].current, row)
         return backend.presign(location, LINK_SECONDS), None

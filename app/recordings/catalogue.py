@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.recordings import status
@@ -70,10 +70,33 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
             select(_recordings.c.id).where(_recordings.c.destination_url == planned.url)).first()
         if exists:
             continue
-        connection.execute(insert(_recordings).values(
-            id=uuid.uuid4().hex, call_id=call_id, conference_id=planned.conference_id, segment=planned.segment,
-            status=status.next_status(None, status.REQUESTED), rule_id=decision.rule_id,
-            destination=planned.destination, destination_url=planned.url, format=planned.format,
-            mode=planned.mode, requested_at=now,
-            retain_until=now + timedelta(days=planned.retain_days) if planned.retain_days else None,
-        ))
+        new_recording(connection, call_id=call_id, conference_id=planned.conference_id, segment=planned.segment,
+                      rule_id=decision.rule_id, destination=planned.destination, destination_url=planned.url,
+                      format=planned.format, mode=planned.mode, requested_at=now, retain_days=planned.retain_days)
+
+
+def next_segment(connection: Connection, call_id: str) -> int:
+    """The number of a call's next recording segment (1 for its first)."""
+    return connection.execute(select(func.coalesce(func.max(_recordings.c.segment), 0))
+                              .where(_recordings.c.call_id == call_id)).scalar() + 1
+
+
+def new_recording(connection: Connection, *, call_id: str, destination_url: str, requested_at: datetime,
+                  initial: str = status.REQUESTED, segment: int | None = None, retain_days: int | None = None,
+                  **columns) -> str:
+    """Insert one recording row and return its id: the only place recording rows are created.
+
+    ``segment`` is the call's next one unless given; ``retain_days`` (the rule's) sets
+    ``retain_until`` from ``requested_at``; the first status is one a recording may start in
+    (:data:`status.INITIAL`): later moves go through :func:`status.move`.
+    """
+    if initial not in status.INITIAL:
+        raise ValueError(f"a recording cannot start as {initial!r}")
+    if segment is None:
+        segment = next_segment(connection, call_id)
+    recording_id = uuid.uuid4().hex
+    connection.execute(insert(_recordings).values(
+        id=recording_id, call_id=call_id, segment=segment, status=initial, destination_url=destination_url,
+        requested_at=requested_at, retain_until=requested_at + timedelta(days=retain_days) if retain_days else None,
+        **columns))
+    return recording_id

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import posixpath
 import time
+from datetime import datetime, timezone
 
 import click
 from flask import current_app
@@ -13,7 +17,13 @@ from sqlalchemy import select
 from app.api.schemas import RecordingSchema
 from app.db import db
 from app.recordings import status
-from app.recordings.models import Recording
+from app.recordings.copies import SUCCEEDED, CopyRefused, create, run
+from app.recordings.models import CopyJob, Recording
+from app.recordings.retention import Held, NotDeletable, delete, due, purge
+from app.recordings.tasks import verify_now
+from app.storage import StorageError
+from app.storage.lookup import recording_backend
+from app.storage.preflight import check_destination
 
 recordings_cli = AppGroup("recordings", help="The recording catalogue.")
 destinations_cli = AppGroup("destinations", help="Storage destinations of the ruleset.")
@@ -53,8 +63,6 @@ def list_command(wanted, call_id, limit, as_json) -> None:
 @click.option("--pending", is_flag=True, help="Every recording available but not yet verified.")
 def verify_command(recording_id, pending) -> None:
     """Verify one recording now (again, even if verified), or all pending ones, with progress."""
-    from app.recordings.tasks import verify_now
-
     if bool(recording_id) == pending:
         raise click.UsageError("give a recording id or --pending (not both)")
     if recording_id:
@@ -79,16 +87,18 @@ def verify_command(recording_id, pending) -> None:
 
 
 @recordings_cli.command("purge")
-@click.option("--dry-run", is_flag=True, help="Say what is due; delete nothing.")
+@click.option("--dry-run", is_flag=True, help="List what is due (id, call, key, retain_until); delete nothing.")
 def purge_command(dry_run: bool) -> None:
     """Delete every recording past its rule's retain_days (not those under legal hold)."""
-    from datetime import datetime, timezone
-
-    from app.recordings.retention import due, purge
-
     now = datetime.now(timezone.utc)
-    with db.engine.connect() as connection:
-        count = len(due(connection, now))
+    count = len(_due_ids(now))
+    if dry_run:
+        rows = db.session.scalars(select(Recording).where(Recording.id.in_(_due_ids(now)))
+                                  .order_by(Recording.retain_until, Recording.id)).all()
+        click.echo(f"{len(rows)} recording(s) past retention would be deleted:")
+        for row in rows:
+            click.echo(f"  {row.id}  call {row.call_id}  {row.destination_url}  retain_until {row.retain_until:%Y-%m-%d %H:%M}")
+        return
     with click.progressbar(length=count, label=f"{count} recording(s) past retention") as bar:
         report = purge(current_app.extensions["rules"].current, now, dry_run=dry_run, progress=lambda: bar.update(1))
     click.echo(f"{report['due']} due" + ("" if dry_run else f", {report['deleted']} deleted, {report['failed']} failed"))
@@ -96,6 +106,11 @@ def purge_command(dry_run: bool) -> None:
         click.echo(f"  {error}")
     if report["failed"]:
         raise SystemExit(1)
+
+
+def _due_ids(now: datetime) -> list[str]:
+    with db.engine.connect() as connection:
+        return due(connection, now)
 
 
 def _recording_or_exit(recording_id: str) -> Recording:
@@ -118,13 +133,6 @@ def show_command(recording_id) -> None:
               help="Where to write it (default: the file's own name, here).")
 def download_command(recording_id, output) -> None:
     """Download a verified recording, checking its SHA-256 on the way, with progress."""
-    import hashlib
-    import os
-    import posixpath
-
-    from app.recordings.tasks import recording_backend
-    from app.storage import StorageError
-
     row = _recording_or_exit(recording_id)
     if row.status != status.VERIFIED:
         raise click.ClickException(f"recording {recording_id} is {row.status}: only verified recordings are "
@@ -157,9 +165,6 @@ def download_command(recording_id, output) -> None:
 def copy_command(recording_id, destination, key) -> None:
     """Copy a verified recording to a destination profile now, with progress; the copy is
     verified and catalogued (for a bucket outside the ruleset, use the API)."""
-    from app.recordings.copies import SUCCEEDED, CopyRefused, create, run
-    from app.recordings.models import CopyJob
-
     row = _recording_or_exit(recording_id)
     ruleset = current_app.extensions["rules"].current
     try:
@@ -187,9 +192,6 @@ def copy_command(recording_id, destination, key) -> None:
 @click.option("--reason", required=True, help="Why (kept in the deletion receipt).")
 def delete_command(recording_id, reason) -> None:
     """Delete the file, then mark the recording deleted with a receipt (refused under legal hold)."""
-    from app.recordings.retention import Held, NotDeletable, delete
-    from app.storage import StorageError
-
     _recording_or_exit(recording_id)
     try:
         receipt = delete(db.engine, current_app.extensions["rules"].current, recording_id, by="cli", reason=reason)
@@ -210,10 +212,13 @@ def list_destinations_command() -> None:
     destinations = holder.current.destinations
     click.echo(f"{len(destinations)} destination(s) in {holder.path}{' (the DEMO ruleset)' if holder.demo else ''}")
     for name, destination in sorted(destinations.items()):
-        read = ", ".join(sorted(key for key, value in destination.read.items() if value)) or "none"
+        def named(section):
+            return ", ".join(sorted(key for key, value in section.items() if value)) or "none"
+
         sinch = "set" if destination.sinch_credentials else "none (a copy target only)"
+        copies = f"write: {named(destination.write)}" if destination.write else "read: (no write: section)"
         click.echo(f"  {name}: {destination.url.template.text} ({destination.format}); "
-                   f"sinch_credentials: {sinch}; read: {read}")
+                   f"sinch_credentials: {sinch}; read: {named(destination.read)}; copies write with {copies}")
 
 
 @destinations_cli.command("check")
@@ -222,8 +227,6 @@ def list_destinations_command() -> None:
               help="Seconds to keep trying while the store cannot be written yet (starting up, no bucket yet).")
 def check_command(name, wait) -> None:
     """Write a probe with Sinch's credentials, read it back with ours, delete it; say what failed."""
-    from app.storage.preflight import check_destination
-
     destinations = current_app.extensions["rules"].current.destinations
     if name not in destinations:
         known = ", ".join(sorted(destinations)) or "none"

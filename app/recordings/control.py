@@ -12,9 +12,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import select, update
 
 from app.recordings import status
+from app.recordings.catalogue import new_recording, next_segment
 from app.recordings.models import Call, Recording
 from app.rules.decide import recording_part
 from app.rules.engine import Facts
@@ -22,7 +23,6 @@ from app.sinch import svaml
 from app.sinch.client import ManageCallClient, SinchApiError
 from app.sinch.svaml import render
 
-ACTIONS = ("start", "stop", "pause", "resume")
 _calls, _recordings = Call.__table__, Recording.__table__
 
 
@@ -47,8 +47,7 @@ def control(engine, ruleset, settings, client: ManageCallClient, call_id: str, a
         active = connection.execute(select(_recordings).where(
             _recordings.c.call_id == call_id, _recordings.c.status == status.REQUESTED)
             .order_by(_recordings.c.segment.desc())).mappings().first()
-        last_segment = connection.execute(select(func.coalesce(func.max(_recordings.c.segment), 0))
-                                          .where(_recordings.c.call_id == call_id)).scalar()
+        segment = next_segment(connection, call_id)
     if call is None:
         raise ControlError(404, f"no call {call_id} here: only calls this service answered can be controlled")
     if call["ended_at"] is not None:
@@ -68,7 +67,7 @@ def control(engine, ruleset, settings, client: ManageCallClient, call_id: str, a
             raise ControlError(409, f"the rule of call {call_id} records nowhere; give it a record: destination")
         facts = Facts.from_record(call["facts"], "ice")
         part = recording_part(rule, rule.record, facts, ruleset, now, lambda: uuid.uuid4().hex,
-                              segment=last_segment + 1)
+                              segment=segment)
         doc = svaml.svaml(svaml.continue_(), svaml.start_recording(part.options))
     else:
         doc = svaml.svaml(svaml.continue_(), svaml.stop_recording())
@@ -83,11 +82,9 @@ def control(engine, ruleset, settings, client: ManageCallClient, call_id: str, a
     recording_id = None
     with engine.begin() as connection:
         if part is not None:
-            recording_id = uuid.uuid4().hex
-            connection.execute(insert(_recordings).values(
-                id=recording_id, call_id=call_id, segment=part.segment, status=status.REQUESTED,
-                rule_id=call["rule_id"], destination=part.destination, destination_url=part.url, format=part.format,
-                mode="instruction", requested_at=now))
+            recording_id = new_recording(connection, call_id=call_id, segment=part.segment, rule_id=call["rule_id"],
+                                         destination=part.destination, destination_url=part.url, format=part.format,
+                                         mode="instruction", requested_at=now, retain_days=part.retain_days)
             decision = dict(call["decision"] or {})
             decision["destination_keys"] = list(decision.get("destination_keys") or []) + [part.url]
             connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(decision=decision))

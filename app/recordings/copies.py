@@ -24,16 +24,28 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, Mapping
 
 from sqlalchemy import insert, select, update
 
+from app.db import db
 from app.recordings import status
+from app.recordings.catalogue import new_recording
 from app.recordings.models import CopyJob, Recording
-from app.storage import Backend, Location, LocationError, StorageError, parse_location, reader
+from app.recordings.verify import check
+from app.storage import (
+    READ_KEYS,
+    Backend,
+    Location,
+    LocationError,
+    StorageError,
+    parse_location,
+    reader,
+)
+from app.storage.lookup import read_settings, service_of
 
 log = logging.getLogger(__name__)
 _jobs, _recordings = CopyJob.__table__, Recording.__table__
@@ -55,8 +67,9 @@ class CopyRefused(Exception):
 @dataclass(frozen=True)
 class Target:
     location: Location
-    read: Mapping[str, str] = field(repr=False)  # how to reach it: a profile's read, or the caller's
+    read: Mapping[str, str] = field(repr=False)  # how to read it back: a profile's read, or the caller's
     destination: str | None = None               # the profile's name, when one was named
+    write: Mapping[str, str] | None = field(default=None, repr=False)  # how to write it, if not with read
 
     @property
     def explicit(self) -> bool:
@@ -65,44 +78,40 @@ class Target:
     def backend(self) -> Backend:
         return reader(self.location.scheme, self.read)
 
-
-def service_of(location: Location, read: Mapping[str, str]) -> tuple:
-    """Which service holds ``location``: two places on the same one can copy server-side."""
-    if location.scheme == "s3":
-        return ("s3", (read.get("endpoint_url") or "aws").rstrip("/"))
-    if location.scheme == "azure":
-        from app.storage.azure import _parse_connection_string
-
-        endpoint = _parse_connection_string(read.get("connection_string") or "").get("blobendpoint")
-        return ("azure", location.account, (endpoint or read.get("account_url") or "azure").rstrip("/"))
-    return ("gs", (read.get("endpoint") or "google").rstrip("/"))
+    def writer(self) -> Backend:
+        return reader(self.location.scheme, self.write or self.read)
 
 
 def method_for(source: Location, source_read: Mapping[str, str], target: Target) -> str:
     """``server_side`` when both are on one service, else ``streamed`` (pure)."""
-    return SERVER_SIDE if service_of(source, source_read) == service_of(target.location, target.read) else STREAMED
+    writes_with = target.write or target.read
+    return SERVER_SIDE if service_of(source, source_read) == service_of(target.location, writes_with) else STREAMED
 
 
-def target_for(ruleset, source_url: str, *, destination: str | None = None, key: str | None = None,
+def target_for(ruleset, source: Mapping, *, destination: str | None = None, key: str | None = None,
                target: str | None = None, credentials: Mapping[str, str] | None = None) -> Target:
-    """Where a copy goes, from the request: a profile (and optional key) or a URL with credentials.
+    """Where a copy of ``source`` (a recording row) goes: a profile, or a URL with credentials.
 
-    A key or URL ending in ``/`` is a folder: the source's file name is added.
+    To a profile the copy lands where the profile's ``url`` template says, filled with the
+    source's call, segment, format, rule and date, unless a ``key`` is given. A key or URL ending
+    in ``/`` is a folder: the source's file name is added. The copy is written with the
+    profile's ``write:`` credentials (``read:`` when it has none) and read back with ``read:``.
     """
-    from app.storage import READ_KEYS
-
-    name = posixpath.basename(parse_location(source_url).key)
+    name = posixpath.basename(parse_location(source["destination_url"]).key)
     if destination is not None:
         profile = ruleset.destinations.get(destination)
         if profile is None:
             known = ", ".join(sorted(ruleset.destinations)) or "none"
             raise CopyRefused(f"no destination profile {destination!r} in the ruleset (known: {known})",
                               field_name="destination")
-        chosen = key if key is not None else parse_location(source_url).key
-        if chosen.endswith("/") or not chosen:
-            chosen += name
-        url = f"{profile.scheme}://{profile.url.container}/{chosen.lstrip('/')}"
-        return Target(_parse(url, "key"), profile.read, destination)
+        if key is None:
+            url = profile.url.fill({"callid": source["call_id"], "segment": source["segment"],
+                                    "format": source["format"], "rule": source["rule_id"] or "",
+                                    "uuid": uuid.uuid4().hex}, source["requested_at"])
+        else:
+            chosen = key + name if key.endswith("/") or not key else key
+            url = f"{profile.scheme}://{profile.url.container}/{chosen.lstrip('/')}"
+        return Target(_parse(url, "key"), profile.read, destination, profile.write or None)
     url = target + name if target.endswith("/") else target
     location = _parse(url, "target")
     unknown = sorted(set(credentials) - READ_KEYS[location.scheme])
@@ -117,7 +126,7 @@ def profile_target(ruleset, job: Mapping) -> Target:
     profile = ruleset.destinations.get(job["destination"] or "")
     if profile is None:
         raise CopyRefused(f"the destination profile {job['destination']!r} is no longer in the ruleset")
-    return Target(parse_location(job["target_url"]), profile.read, job["destination"])
+    return Target(parse_location(job["target_url"]), profile.read, job["destination"], profile.write or None)
 
 
 def _parse(url: str, field_name: str) -> Location:
@@ -160,7 +169,7 @@ def create(engine, ruleset, recording_id: str, *, requested_by: str, now: dateti
         source = connection.execute(select(_recordings).where(_recordings.c.id == recording_id)).mappings().first()
         if source is None:
             raise CopyRefused(f"no recording {recording_id}", status_code=404)
-        target = target_for(ruleset, source["destination_url"], **where)
+        target = target_for(ruleset, source, **where)
         job_id = new_job(connection, source, target, requested_by=requested_by,
                          now=now or datetime.now(timezone.utc))
     return job_id, target
@@ -215,9 +224,6 @@ def run(engine, ruleset, job_id: str, target: Target | None = None, *,
 
     ``target`` is given for explicit credentials; a job to a profile finds it in the ruleset.
     ``progress`` (the CLI's bar) hears every byte count, the job row one every half second."""
-    from app.recordings.tasks import read_settings
-    from app.recordings.verify import check
-
     with engine.begin() as connection:
         job = connection.execute(select(_jobs).where(_jobs.c.id == job_id)).mappings().first()
         if job is None or job["status"] != QUEUED:
@@ -235,11 +241,11 @@ def run(engine, ruleset, job_id: str, target: Target | None = None, *,
                               "recordings can be copied")
         target = target or profile_target(ruleset, job)
         source_read, source_location = read_settings(ruleset, source), parse_location(source["destination_url"])
-        source_backend, target_backend = reader(source_location.scheme, source_read), target.backend()
+        source_backend, target_writer = reader(source_location.scheme, source_read), target.writer()
         method = method_for(source_location, source_read, target)
         if method == SERVER_SIDE:
             try:
-                target_backend.copy(source_location, target.location)
+                target_writer.copy(source_location, target.location)
                 reporter(source["size_bytes"] or 0, force=True)
             except StorageError as error:
                 log.info("server-side copy refused; streaming instead", extra={"job_id": job_id, "reason": str(error)})
@@ -247,13 +253,13 @@ def run(engine, ruleset, job_id: str, target: Target | None = None, *,
         if method == STREAMED:
             info = source_backend.stat(source_location)
             stream = Stream(source_backend.open(source_location, version=info.version), reporter)
-            target_backend.upload(target.location, stream, info.size, source["content_type"] or
+            target_writer.upload(target.location, stream, info.size, source["content_type"] or
                                   "application/octet-stream")
             reporter(stream.done, force=True)
             if stream.sha256.hexdigest() != source["sha256"]:
                 raise CopyRefused(f"the source changed since it was verified (its SHA-256 is now "
                                   f"{stream.sha256.hexdigest()}); verify it again before copying")
-        verdict = check(target_backend, target.location, expected_format=source["format"], min_duration_ms=0)
+        verdict = check(target.backend(), target.location, expected_format=source["format"], min_duration_ms=0)
         if verdict.outcome != status.VERIFIED:
             raise CopyRefused(f"the copy at {target.location.uri} did not verify: {verdict.reason}")
         if verdict.fields["sha256"] != source["sha256"]:
@@ -301,15 +307,15 @@ def _finish(engine, job_id: str, moment: datetime, **values) -> None:
 def _catalogue(engine, source: Mapping, target: Target, verdict, job_id: str, method: str,
                moment: datetime) -> str:
     """The copy as a verified recording of its own, with lineage to the source."""
-    copy_id = uuid.uuid4().hex
     keep = ("call_id", "conference_id", "segment", "rule_id", "format", "mode", "transcription_url")
     with engine.begin() as connection:
-        connection.execute(insert(_recordings).values(
-            id=copy_id, status=status.VERIFIED, destination=target.destination,
-            destination_url=target.location.uri, copied_from=source["id"], requested_at=moment,
-            finished_at=moment, available_at=moment, verified_at=moment, last_checked_at=moment,
-            checks={**verdict.checks, "copy_of": source["id"], "copy_job": job_id, "method": method},
-            legal_hold=False, verify_attempts=1, **{name: source[name] for name in keep}, **verdict.fields))
+        copy_id = new_recording(connection, initial=status.AVAILABLE, destination=target.destination,
+                                destination_url=target.location.uri, copied_from=source["id"], requested_at=moment,
+                                finished_at=moment, available_at=moment, legal_hold=False,
+                                **{name: source[name] for name in keep})
+        status.move(connection, copy_id, status.VERIFIED, verified_at=moment, last_checked_at=moment,
+                    verify_attempts=1, checks={**verdict.checks, "copy_of": source["id"], "copy_job": job_id,
+                                               "method": method}, **verdict.fields)
     return copy_id
 
 
@@ -329,6 +335,11 @@ def recover_stalled(engine, now: datetime) -> tuple[int, list[str]]:
             connection.execute(update(_jobs).where(_jobs.c.id.in_(requeued))
                                .values(status=QUEUED, bytes_done=0, updated_at=now))
     return failed, requeued
+
+
+def init_app(app) -> None:
+    """The web process's copy threads (``COPY_THREADS``), for copies with explicit credentials."""
+    app.extensions["copies"] = WebRunner(app, app.extensions["settings"].copy_threads)
 
 
 class WebRunner:
@@ -352,15 +363,11 @@ class WebRunner:
             self.running.discard(future)
 
     def _run(self, job_id: str, target: Target) -> str:
-        from app.db import db
-
         with self.app.app_context():
             return run(db.engine, self.app.extensions["rules"].current, job_id, target)
 
     def wait(self, timeout: float | None = None) -> None:
         """Until every submitted copy has ended (tests, and a graceful shutdown)."""
-        from concurrent.futures import wait
-
         with self.lock:
             pending = set(self.running)
         wait(pending, timeout=timeout)

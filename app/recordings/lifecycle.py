@@ -13,7 +13,6 @@ reordered notifies end in the same state: statuses only move forwards (``status.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,6 +20,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.recordings import status
+from app.recordings.catalogue import new_recording
 from app.recordings.models import Call, Recording
 from app.storage import LocationError, parse_location
 
@@ -96,16 +96,10 @@ def _open_recording(connection: Connection, event: dict):
 
 def _unknown_recording(connection: Connection, event: dict, uri: str, now: datetime, wanted: str) -> str:
     """A file Sinch wrote that no rule asked for (started outside the rules): catalogue it anyway."""
-    segment = connection.execute(select(func.coalesce(func.max(_recordings.c.segment), 0))
-                                 .where(_recordings.c.call_id == event["callid"])).scalar() + 1
     extension = uri.rsplit(".", 1)[-1].lower() if "." in uri.rsplit("/", 1)[-1] else ""
-    recording_id = uuid.uuid4().hex
-    connection.execute(insert(_recordings).values(
-        id=recording_id, call_id=event["callid"], conference_id=event.get("conference_id"), segment=segment,
-        status=wanted, destination_url=uri, format=extension if extension in ("mp3", "wav") else "mp3",
-        requested_at=now, **({"available_at": now} if wanted == status.AVAILABLE else {"finished_at": now}),
-    ))
-    return recording_id
+    return new_recording(connection, call_id=event["callid"], conference_id=event.get("conference_id"),
+                         initial=wanted, destination_url=uri, format=extension if extension in ("mp3", "wav") else "mp3",
+                         requested_at=now, **({"available_at": now} if wanted == status.AVAILABLE else {"finished_at": now}))
 
 
 def _finished(connection: Connection, event: dict, now: datetime) -> Outcome:

@@ -1,7 +1,7 @@
 """Deleting recordings: the object first, then the row, with a receipt; a legal hold stops it.
 
 One path for every deletion — ``DELETE /api/v1/recordings/<id>``, ``flask recordings purge``
-and the daily retention task (rules' ``retain_days``). The object is deleted from the store
+and the hourly retention task (rules' ``retain_days``). The object is deleted from the store
 before the row is marked ``deleted``, so a failure leaves a row that still points at its file
 (and is tried again) rather than a file nobody knows about.
 """
@@ -12,9 +12,11 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
+from app.db import db
 from app.recordings import status
 from app.recordings.models import Recording
 from app.storage import NotFound, StorageError
+from app.storage.lookup import read_backend
 
 _table = Recording.__table__
 
@@ -29,8 +31,6 @@ class NotDeletable(Exception):
 
 def delete(engine, ruleset, recording_id: str, *, by: str, reason: str, now: datetime | None = None) -> dict:
     """Delete one recording; returns the receipt. Raises Held, NotDeletable or StorageError."""
-    from app.recordings.tasks import read_backend
-
     now = now or datetime.now(timezone.utc)
     with engine.connect() as connection:
         row = connection.execute(select(_table).where(_table.c.id == recording_id)).mappings().first()
@@ -64,8 +64,6 @@ def due(connection, now: datetime) -> list[str]:
 
 def purge(ruleset, now: datetime, *, dry_run: bool = False, progress=lambda: None) -> dict:
     """Delete every recording past its retention date; a summary of what happened."""
-    from app.db import db
-
     with db.engine.connect() as connection:
         ids = due(connection, now)
     report = {"due": len(ids), "deleted": 0, "failed": 0, "errors": []}

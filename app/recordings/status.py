@@ -3,15 +3,26 @@
     requested → finished → available → verified
     with failed, missing, paused and deleted beside them.
 
-Transitions are idempotent and never go backwards: a repeated or late event (a
-``recording_finished`` after ``recording_available``, say) leaves the status as it is.
+Transitions are idempotent and go forwards along the main line: a repeated or late event (a
+``recording_finished`` after ``recording_available``, say) leaves the status as it is. The one
+sideways move is between the two verdicts: a re-verification may fail a verified recording (its
+content changed) or prove a failed one after all. ``deleted`` is the end. Rows are created by
+``catalogue.new_recording``, in one of :data:`INITIAL`; every later change goes through
+:func:`move`.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import func, literal, select, update
+
+from app.recordings.models import Recording
+
 REQUESTED, FINISHED, AVAILABLE, VERIFIED = "requested", "finished", "available", "verified"
 FAILED, MISSING, PAUSED, DELETED = "failed", "missing", "paused", "deleted"
 STATUSES = (REQUESTED, PAUSED, FINISHED, AVAILABLE, VERIFIED, FAILED, MISSING, DELETED)
+# Where a recording row may start: asked for by a decision or by live control; a file no rule
+# asked for, first seen finished or available; a copy, available until its check moves it.
+INITIAL = (REQUESTED, FINISHED, AVAILABLE)
 
 # How far along the main line a status is; a move is allowed only forwards.
 _RANK = {REQUESTED: 0, PAUSED: 1, FINISHED: 2, AVAILABLE: 3, MISSING: 3, FAILED: 4, VERIFIED: 4, DELETED: 9}
@@ -47,10 +58,6 @@ def move(connection, recording_id: str, wanted: str, **fields) -> bool:
     (``*_at``) keep their first value. The update is conditional on the status read, so two
     workers racing on one recording cannot both apply a move.
     """
-    from sqlalchemy import func, literal, select, update
-
-    from app.recordings.models import Recording
-
     table = Recording.__table__
     current = connection.execute(select(table.c.status).where(table.c.id == recording_id)).scalar()
     if current is None or current == wanted or next_status(current, wanted) != wanted:

@@ -7,14 +7,19 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
+from flask import current_app
 from huey import crontab
 from sqlalchemy import select, update
 
+from app.db import db
 from app.metrics import VERIFICATIONS, VERIFY_SECONDS
 from app.recordings import status
+from app.recordings.copies import recover_stalled, run
 from app.recordings.models import Recording
-from app.recordings.verify import check
-from app.storage import Location, StorageError, parse_location, reader
+from app.recordings.retention import purge
+from app.recordings.verify import Verdict, check
+from app.storage import NotFound, StorageError
+from app.storage.lookup import read_backend
 from app.tasks import app_context, huey
 
 log = logging.getLogger(__name__)
@@ -27,39 +32,8 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def read_settings(ruleset, row) -> dict:
-    """How the service reads a catalogued file: the ``read`` of its destination (or of one on the
-    same bucket or container, for a recording no rule asked for)."""
-    location = parse_location(row["destination_url"])
-    destination = ruleset.destinations.get(row["destination"] or "")
-    if destination is None:
-        container = f"{location.account}/{location.bucket}" if location.scheme == "azure" else location.bucket
-        destination = next((d for d in ruleset.destinations.values()
-                            if d.scheme == location.scheme and d.url.container == container), None)
-    if destination is None:
-        raise StorageError(f"no destination in the ruleset reads {location.scheme}://"
-                           f"{location.account + '/' if location.account else ''}{location.bucket}; add one with a "
-                           "read: section for it")
-    return dict(destination.read)
-
-
-def read_backend(ruleset, row) -> tuple[object, Location]:
-    """The service's client for a catalogued file, and where the file is."""
-    location = parse_location(row["destination_url"])
-    return reader(location.scheme, read_settings(ruleset, row)), location
-
-
-def recording_backend(ruleset, recording: Recording) -> tuple[object, Location]:
-    """:func:`read_backend` for a :class:`Recording` object (the API, the page, the CLI)."""
-    return read_backend(ruleset, {"destination_url": recording.destination_url, "destination": recording.destination})
-
-
 def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> str:
     """Verify one recording now; returns its status afterwards, or ``retry`` (then rescheduled)."""
-    from flask import current_app
-
-    from app.db import db
-
     settings, ruleset = current_app.extensions["settings"], current_app.extensions["rules"].current
     with db.engine.connect() as connection:
         row = connection.execute(select(_table).where(_table.c.id == recording_id)).mappings().first()
@@ -75,8 +49,6 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
                         min_duration_ms=settings.recording_min_duration_ms,
                         previous_sha256=row["sha256"] if row["status"] == status.VERIFIED else None)
     except StorageError as error:
-        from app.recordings.verify import Verdict
-
         verdict = Verdict("failed", str(error))
     VERIFY_SECONDS.observe(time.perf_counter() - started)
     VERIFICATIONS.labels(verdict.outcome).inc()
@@ -115,10 +87,6 @@ def verify_recording(recording_id: str, attempt: int = 0, force: bool = False) -
 
 def sweep_now(now: datetime | None = None, stale_seconds: float = 600) -> dict[str, int]:
     """Recordings past their deadline: found → verify; not there → ``missing``. Lost checks re-run."""
-    from flask import current_app
-
-    from app.db import db
-
     now = now or _now()
     ruleset = current_app.extensions["rules"].current
     report = {"found": 0, "missing": 0, "requeued": 0, "unreachable": 0}
@@ -136,8 +104,6 @@ def sweep_now(now: datetime | None = None, stale_seconds: float = 600) -> dict[s
             backend, location = read_backend(ruleset, row)
             backend.stat(location)
         except StorageError as error:
-            from app.storage import NotFound
-
             if not isinstance(error, NotFound):
                 report["unreachable"] += 1
                 log.warning("sweeper could not look for a recording", extra={"recording_id": row["id"],
@@ -162,9 +128,6 @@ def sweep_now(now: datetime | None = None, stale_seconds: float = 600) -> dict[s
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep_recordings() -> dict[str, int]:
-    from app.db import db
-    from app.recordings.copies import recover_stalled
-
     with app_context():
         report = sweep_now()
         report["copies_failed"], requeued = recover_stalled(db.engine, _now())
@@ -177,10 +140,6 @@ def sweep_recordings() -> dict[str, int]:
 @huey.periodic_task(crontab(minute="17", hour="*"))
 def purge_expired_recordings() -> dict:
     """Retention: delete what is past its rule's retain_days, every hour."""
-    from flask import current_app
-
-    from app.recordings.retention import purge
-
     with app_context():
         return purge(current_app.extensions["rules"].current, _now())
 
@@ -188,10 +147,5 @@ def purge_expired_recordings() -> dict:
 @huey.task()
 def copy_recording(job_id: str) -> str:
     """A copy to a destination profile (copies with explicit credentials run in the web process)."""
-    from flask import current_app
-
-    from app.db import db
-    from app.recordings.copies import run
-
     with app_context():
         return run(db.engine, current_app.extensions["rules"].current, job_id)

@@ -14,6 +14,8 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
+import google_crc32c
+
 from app.recordings.probe import Probe, Sampler
 from app.storage import Backend, Changed, Location, NotFound, ObjectInfo, StorageError
 
@@ -37,8 +39,6 @@ class Verdict:
 
 class _Crc32c:
     def __init__(self):
-        import google_crc32c
-
         self.value = google_crc32c.Checksum()
 
     def update(self, chunk: bytes) -> None:

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from flask.cli import ScriptInfo
 
-from app.rules.decide import decide, masked
+from app.db import db
+from app.journal import JournalEntry
+from app.rules.decide import decide, masked, pending_recording
 from app.rules.engine import Facts, explain
 from app.rules.loader import rules_path
 from app.rules.model import Ruleset
 from app.rules.schema import RulesError, load_ruleset
 from app.settings import SettingsError, load_settings
-from app.sinch.events import DOMAINS, TO_TYPES, CallbackError, guess_to_type, parse_callback
+from app.sidecar.merge import merge
+from app.sinch.events import (
+    DOMAINS,
+    TO_TYPES,
+    CallbackError,
+    guess_to_type,
+    parse_callback,
+)
 from app.sinch.options import CALL_HEADER
 from app.sinch.svaml import SvamlError, render
 
@@ -127,25 +137,18 @@ def _show_decision(decision, kind: str) -> None:
 
 
 def _merged(decision, event, ruleset: Ruleset, row, call, upstream_reply: dict):
-    """What sidecar mode makes of the stored upstream reply with ``ruleset``'s recording."""
-    from dataclasses import replace
-
-    from app.rules.decide import pending_recording
-    from app.sidecar.merge import merge
-
+    """What sidecar mode makes of the stored upstream reply with ``ruleset``'s recording, and how
+    it merged (None: nothing to add)."""
     part = decision.part if event["event"] == "ice" else pending_recording(
         event, ruleset, row.received_at, call, new_id=lambda: "<uuid>")
     if part is None:
-        return replace(decision, svaml=upstream_reply, recordings=(), upstream=None)
+        return replace(decision, svaml=upstream_reply, recordings=()), None
     merged, planned, how = merge(upstream_reply, part)
-    return replace(decision, svaml=merged, recordings=(planned,) if planned else (), upstream={"merge": how})
+    return replace(decision, svaml=merged, recordings=(planned,) if planned else ()), how
 
 
 def _replay(ctx, call_id: str, ruleset: Ruleset) -> None:
     """Decide again, with ``ruleset``, every stored ICE/ACE/PIE of the call; say what changes."""
-    from app.db import db
-    from app.journal import JournalEntry
-
     app = ctx.ensure_object(ScriptInfo).load_app()
     with app.app_context():
         rows = list(db.session.scalars(
@@ -164,9 +167,9 @@ def _replay(ctx, call_id: str, ruleset: Ruleset) -> None:
             click.echo(f"  {row.event} at {row.received_at}: cannot be parsed again ({error.message})")
             continue
         decision = decide(event, ruleset, row.received_at, call, new_id=lambda: "<uuid>")
-        upstream_reply = (row.upstream or {}).get("reply")
+        upstream_reply, how = (row.upstream or {}).get("reply"), None
         if upstream_reply is not None:  # sidecar: the rules' recording merged into what the upstream said
-            decision = _merged(decision, event, ruleset, row, call, upstream_reply)
+            decision, how = _merged(decision, event, ruleset, row, call, upstream_reply)
         if event["event"] == "ice":
             call = decision.call_state()
         elif decision.consent in ("accepted", "declined") and call is not None:
@@ -180,7 +183,7 @@ def _replay(ctx, call_id: str, ruleset: Ruleset) -> None:
                    f"now rule {decision.rule_id or '-'} — {'unchanged' if same else 'CHANGES'}")
         if upstream_reply is not None:
             click.echo(f"    upstream replied: {json.dumps(upstream_reply, sort_keys=True)}")
-            click.echo(f"    merge: {decision.upstream['merge'] if decision.upstream else 'nothing to add'}")
+            click.echo(f"    merge: {how or 'nothing to add'}")
         if not same:
             click.echo(f"    was: {then_reply}")
             click.echo(f"    now: {now_reply}")

@@ -50,8 +50,9 @@ class Decision:
     consent: str = NOT_ASKED
     consent_evidence: dict | None = None
     call_facts: dict | None = None  # ICE attributes remembered for ACE/PIE (no secrets)
-    part: "RecordingPart | None" = field(default=None, repr=False)  # what records, for a sidecar merge
-    upstream: dict | None = None    # sidecar mode: what the upstream answered (journaled)
+    # What records, in SVAML terms (the options, the announcement); ``recordings`` is its catalogue
+    # side. A merge into another app's reply (sidecar mode, rules explain) places it there.
+    part: "RecordingPart | None" = field(default=None, repr=False)
 
     def call_state(self) -> dict:
         """The call as the catalogue stores it after this decision (what ACE/PIE decide with)."""

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from app.rules.model import Ruleset
-from app.settings import PROJECT_ROOT
 from app.rules.schema import RulesError, RulesFileUnreadable, load_ruleset
+from app.settings import PROJECT_ROOT, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,10 @@ def last_good_copy(instance_path: Path, rules_file: Path) -> Path:
 
 class RulesHolder:
     def __init__(self, path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False,
-                 snapshot: Path | None = None, check: Callable[[Ruleset], dict] | None = None,
-                 demo: bool = False):
+                 snapshot: Path | None = None, demo: bool = False):
         self.path, self.environ, self.allow_literal = path, environ, allow_literal_credentials
         self.demo = demo  # the shipped example serves because RULES_FILE is unset
-        self.check = check  # further problems the app finds in a ruleset (sidecar consent, say)
+        self.checks: list[Callable[[Ruleset], dict]] = []  # problems other rooms find (sidecar consent, say)
         self.snapshot = snapshot
         self._lock = threading.Lock()
         self._mtime = self._stat()
@@ -65,10 +64,19 @@ class RulesHolder:
 
     def _load(self, path: Path) -> Ruleset:
         ruleset = load_ruleset(path, self.environ, allow_literal_credentials=self.allow_literal)
-        problems = self.check(ruleset) if self.check else None
-        if problems:
-            raise RulesError(problems, str(path))
+        self._check(ruleset, self.checks)
         return ruleset
+
+    @staticmethod
+    def _check(ruleset: Ruleset, checks) -> None:
+        problems = {path: texts for check in checks for path, texts in check(ruleset).items()}
+        if problems:
+            raise RulesError(problems, ruleset.source)
+
+    def add_check(self, check: Callable[[Ruleset], dict]) -> None:
+        """Hold the ruleset in use, and every reload, to a further check (RulesError if it fails now)."""
+        self._check(self._current, [check])
+        self.checks.append(check)
 
     def _initial(self) -> Ruleset:
         try:
@@ -147,3 +155,22 @@ class RulesHolder:
         thread.stop = stop  # type: ignore[attr-defined]
         thread.start()
         return thread
+
+
+def init_app(app) -> None:
+    """The live ruleset: ``RULES_FILE`` (or the demo), reloaded on SIGHUP or a file change."""
+    settings = app.extensions["settings"]
+    path = rules_path(settings.rules_file)
+    try:
+        holder = RulesHolder(path, os.environ, allow_literal_credentials=settings.rules_allow_literal_credentials,
+                             snapshot=last_good_copy(settings.instance_path, path), demo=settings.rules_file is None)
+    except RulesError as error:
+        raise SettingsError(f"RULES_FILE: {error}") from None
+    holder.install_sighup()
+    if settings.rules_watch_seconds:
+        holder.watch(settings.rules_watch_seconds)
+    log.info("rules loaded", extra={"rules_file": str(holder.path), "hash": holder.current.hash,
+                                    "rules": len(holder.current.rules), "demo": holder.demo})
+    if holder.demo:
+        log.warning(DEMO_WARNING)
+    app.extensions["rules"] = holder

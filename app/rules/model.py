@@ -7,23 +7,30 @@ Secrets (the credentials handed to Sinch and the service's own read credentials)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from app.placeholders import Template
 from app.rules.matching import PatternSet, Window
 from app.storage.keys import KeyTemplate
+
+if TYPE_CHECKING:
+    from app.rules.engine import RuleIndex
 
 
 @dataclass(frozen=True)
 class Destination:
     name: str
     url: KeyTemplate
-    sinch_credentials: str = field(repr=False)
+    sinch_credentials: str = field(repr=False)  # "" for a profile only copies go to
     read: Mapping[str, str] = field(repr=False)
     format: str = "mp3"
     transcription_locale: str | None = None
+    write: Mapping[str, str] = field(default_factory=dict, repr=False)  # how copies write here (else: read)
 
+    @property
+    def copy_credentials(self) -> Mapping[str, str]:
+        """What the service writes a copy with: ``write:``, or ``read:`` when there is none."""
+        return self.write or self.read
     @property
     def scheme(self) -> str:
         return self.url.scheme
@@ -113,13 +120,7 @@ class Ruleset:
     rules: tuple[Rule, ...]
     hash: str
     source: str = "<memory>"
-
-    @cached_property
-    def index(self):
-        """The rule index (:class:`app.rules.engine.RuleIndex`), built once per ruleset."""
-        from app.rules.engine import RuleIndex  # the engine imports this module
-
-        return RuleIndex(self.rules)
+    index: "RuleIndex | None" = field(default=None, compare=False, repr=False)  # built by the loader
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.id == rule_id), None)

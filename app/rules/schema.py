@@ -17,14 +17,39 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from app.placeholders import Template, TemplateError
+from app.rules.engine import RuleIndex
 from app.rules.matching import PatternSet, Window, parse_days
 from app.rules.model import (
-    Announcement, Conditions, Connect, Consent, Destination, RecordPlan, Rule, Ruleset, Upstream,
+    Announcement,
+    Conditions,
+    Connect,
+    Consent,
+    Destination,
+    RecordPlan,
+    Rule,
+    Ruleset,
+    Upstream,
 )
-from app.sinch.svaml import ACTIONS_ALLOWED, FORMATS, MAX_CALL_SECONDS, MAX_CONFERENCE_ID, MAX_SAY_CHARS, MOH
+from app.sinch.svaml import (
+    ACTIONS_ALLOWED,
+    FORMATS,
+    MAX_CALL_SECONDS,
+    MAX_CONFERENCE_ID,
+    MAX_SAY_CHARS,
+    MOH,
+)
 from app.storage import READ_KEYS
 from app.storage.keys import KeyTemplate
 from app.validation import flatten_messages
@@ -103,8 +128,8 @@ def _only_reference(text: str) -> bool:
 
 
 def _is_secret(path: str, key: str | None) -> bool:
-    """A destination's ``sinch_credentials``, or one of the secret keys of its ``read:``."""
-    if path.startswith("destinations.") and path.count(".") == 3 and ".read." in path:
+    """A destination's ``sinch_credentials``, or one of the secret keys of its ``read:`` or ``write:``."""
+    if path.startswith("destinations.") and path.count(".") == 3 and (".read." in path or ".write." in path):
         return key in READ_SECRETS
     return key == "sinch_credentials" and path.startswith("destinations.") and path.count(".") == 2
 
@@ -386,8 +411,10 @@ class RuleSchema(_Strict):
 
 class DestinationSchema(_Strict):
     url = fields.String(required=True)
-    sinch_credentials = fields.String(required=True, validate=validate.Length(min=1, error="is empty"))
+    # What Sinch writes with; a profile used only as a copy target has none.
+    sinch_credentials = fields.String(load_default="", validate=validate.Length(min=1, error="is empty"))
     read = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    write = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)  # copies write with these
     format = fields.String(load_default="mp3", validate=validate.OneOf(FORMATS))
     transcription_locale = fields.String()
 
@@ -397,10 +424,11 @@ class DestinationSchema(_Strict):
             template = KeyTemplate.parse(data.get("url", ""))
         except TemplateError as error:
             raise ValidationError(str(error), "url")
-        unknown = sorted(set(data.get("read", {})) - READ_KEYS[template.scheme])
-        if unknown:
-            raise ValidationError(f"{', '.join(unknown)} not known for {template.scheme}://; use "
-                                  f"{', '.join(sorted(READ_KEYS[template.scheme]))}", "read")
+        for section in ("read", "write"):
+            unknown = sorted(set(data.get(section, {})) - READ_KEYS[template.scheme])
+            if unknown:
+                raise ValidationError(f"{', '.join(unknown)} not known for {template.scheme}://; use "
+                                      f"{', '.join(sorted(READ_KEYS[template.scheme]))}", section)
 
 
 class RulesetSchema(_Strict):
@@ -442,6 +470,9 @@ class RulesetSchema(_Strict):
             if record.destination not in destinations:
                 known = ", ".join(sorted(destinations)) or "none defined"
                 problem(index, "record.destination", f"'{record.destination}' is not a destination (known: {known})")
+            elif not destinations[record.destination].get("sinch_credentials"):
+                problem(index, "record.destination", f"'{record.destination}' has no sinch_credentials, so Sinch "
+                                                     "cannot write there (a profile without them is a copy target)")
             if record.mode == "conference" and kind != "conference":
                 problem(index, "record.mode", "conference recording needs connect: {conference: ...}")
             if record.mode == "instruction" and kind == "user":
@@ -464,10 +495,6 @@ class RulesetSchema(_Strict):
                     "the last rule must be the default: remove its when so every call gets an answer")
         if problems:
             raise ValidationError({"rules": problems})
-
-    @post_load
-    def build(self, data, **kwargs) -> dict:
-        return data
 
 
 # --------------------------------------------------------------------------- loading
@@ -496,7 +523,7 @@ def parse_ruleset(text: str, environ: Mapping[str, str], *, source: str = "<memo
         raise RulesError(problems, source)
     destinations = {
         name: Destination(name, KeyTemplate.parse(spec["url"]), spec["sinch_credentials"], dict(spec["read"]),
-                          spec["format"], spec.get("transcription_locale"))
+                          spec["format"], spec.get("transcription_locale"), dict(spec["write"]))
         for name, spec in data["destinations"].items()
     }
     rules = tuple(
@@ -506,7 +533,7 @@ def parse_ruleset(text: str, environ: Mapping[str, str], *, source: str = "<memo
         for index, rule in enumerate(data["rules"])
     )
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return Ruleset(1, destinations, rules, digest, source)
+    return Ruleset(1, destinations, rules, digest, source, RuleIndex(rules))
 
 
 def load_ruleset(path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False) -> Ruleset:

@@ -20,6 +20,8 @@ from typing import Callable, Mapping
 from app.metrics import UPSTREAM_REQUESTS, UPSTREAM_SECONDS
 from app.rules.decide import PENDING, Decision, masked, pending_recording
 from app.rules.model import Rule, Ruleset
+from app.rules.schema import RulesError
+from app.settings import SettingsError
 from app.sidecar.merge import merge
 from app.sidecar.upstream import UpstreamClient, UpstreamReply
 
@@ -59,28 +61,47 @@ class Sidecar:
                 "event": kind, "outcome": reply.outcome, "reason": reply.problem, "upstream": url})
         return reply
 
-    def answer(self, event: dict, decision: Decision, call: dict | None, incoming, application_key: str | None) -> Decision:
-        """The reply to an ICE/ACE/PIE in sidecar mode, built on the rules' ``decision``."""
+    def answer(self, event: dict, decision: Decision, call: dict | None, incoming,
+               application_key: str | None) -> tuple[Decision, dict | None]:
+        """The reply to an ICE/ACE/PIE in sidecar mode, built on the rules' ``decision``, and what
+        the upstream answered (for the journal; None when it was not asked)."""
         kind, ruleset = event["event"], self.rules()
         rule_id = decision.rule_id or (call or {}).get("rule_id")
         mode, url = upstream_of(ruleset.rule(rule_id) if rule_id else None, self.default_url)
         if mode == "off" or url is None or decision.consent == PENDING:
-            return decision
+            return decision, None
         reply = self._forward(url, incoming, application_key, kind, expect_svaml=True)
         base = reply.svaml if reply.ok else self.fallback(event)
         info = {"url": url, "outcome": reply.outcome, "status": reply.status, "ms": round(reply.millis, 1),
                 "reply": masked(reply.svaml) if reply.svaml else None, "problem": reply.problem, "mode": mode}
         if mode == "only":
-            return replace(decision, svaml=base, recordings=(), part=None, upstream=info)
+            return replace(decision, svaml=base, recordings=(), part=None), info
         part = decision.part if kind == "ice" else pending_recording(event, ruleset, datetime.now(timezone.utc), call)
         if part is None:
-            return replace(decision, svaml=base, recordings=(), upstream=info)
+            return replace(decision, svaml=base, recordings=()), info
         merged, planned, how = merge(base, part)
         info["merge"] = how
-        return replace(decision, svaml=merged, recordings=(planned,) if planned else (), upstream=info)
+        return replace(decision, svaml=merged, recordings=(planned,) if planned else ()), info
 
     def pass_on(self, event: dict, incoming, application_key: str | None) -> None:
         """DiCE and notify: forwarded in the background (to UPSTREAM_CALLBACK_URL); its answer
         does not matter, and the local handling never waits for it."""
         if self.default_url is not None:
             self.background.submit(self._forward, self.default_url, incoming, application_key, event["event"], False)
+
+
+def init_app(app) -> None:
+    """Sidecar mode when an upstream is configured (globally or by a rule): the ``Sidecar`` the
+    callbacks use (``app.extensions["sidecar"]``, else None), and the ruleset check it needs."""
+    settings, holder = app.extensions["settings"], app.extensions["rules"]
+    try:
+        holder.add_check(lambda ruleset: consent_conflicts(ruleset, settings.upstream_url))
+    except RulesError as error:
+        raise SettingsError(f"RULES_FILE: {error}") from None
+    app.extensions["sidecar"] = None
+    if not settings.upstream_url and not any(r.upstream and r.upstream.url for r in holder.current.rules):
+        return
+    log.info("sidecar mode: callbacks are forwarded upstream", extra={"upstream": settings.upstream_url})
+    app.extensions["sidecar"] = Sidecar(settings.upstream_url,
+                                        UpstreamClient(settings.upstream_timeout_ms, settings.upstream_pool_size),
+                                        lambda: holder.current, app.extensions["fallback"], settings.applications)

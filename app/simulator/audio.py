@@ -11,6 +11,8 @@ import math
 import struct
 import wave
 
+import lameenc
+
 SAMPLE_RATE = 8000
 
 
@@ -32,8 +34,6 @@ def wav(seconds: float, *, rate: int = SAMPLE_RATE) -> bytes:
 
 
 def mp3(seconds: float, *, rate: int = SAMPLE_RATE, kbps: int = 32) -> bytes:
-    import lameenc
-
     encoder = lameenc.Encoder()
     encoder.set_bit_rate(kbps)
     encoder.set_in_sample_rate(rate)

@@ -11,11 +11,24 @@ from urllib.parse import urljoin
 
 import click
 import requests
+from flask.cli import ScriptInfo
+from sqlalchemy import select
 
-from app.recordings.status import VERIFIED
-from app.simulator.platform import CallReport, CallSpec, Endpoints, Misbehaviour, Platform
+from app.db import db
+from app.recordings.models import Recording
+from app.recordings.status import FAILED, MISSING, VERIFIED, is_final
+from app.settings import PROJECT_ROOT
+from app.simulator.local_s3 import serve
+from app.simulator.platform import (
+    CallReport,
+    CallSpec,
+    Endpoints,
+    Misbehaviour,
+    Platform,
+)
 from app.sinch.events import DOMAINS, TO_TYPES
 from app.sinch.options import CALL_HEADER
+from app.storage import StorageError
 
 DEFAULT_TARGET = "http://127.0.0.1:5000/sinch/callback"
 
@@ -33,10 +46,6 @@ def cli() -> None:
               help="Seconds to wait for the store to answer.")
 def local_s3_command(destination, folder, timeout) -> None:
     """A local S3 store (SeaweedFS) for DESTINATION of the ruleset, with its bucket and both key pairs."""
-    from app.settings import PROJECT_ROOT
-    from app.simulator.local_s3 import serve
-    from app.storage import StorageError
-
     destinations = _service_app().extensions["rules"].current.destinations
     if destination not in destinations:
         raise click.ClickException(f"no destination {destination!r} in the ruleset "
@@ -214,8 +223,6 @@ def format_summary(summary: dict) -> str:
 
 def _service_app():
     """The service's app, as the ``flask`` command loaded it (its ruleset, its database)."""
-    from flask.cli import ScriptInfo
-
     return click.get_current_context().ensure_object(ScriptInfo).load_app()
 
 
@@ -242,12 +249,6 @@ def _wait_for_service(target: str, seconds: float) -> None:
 
 def _final_rows(reports: list[CallReport], wait: float) -> dict:
     """The catalogue rows of the uploads, polled until each is final or ``wait`` passes."""
-    from sqlalchemy import select
-
-    from app.db import db
-    from app.recordings.models import Recording
-    from app.recordings.status import is_final
-
     uris = [upload.uri for report in reports for upload in report.uploads]
     deadline = time.monotonic() + wait
     with _service_app().app_context():
@@ -265,5 +266,5 @@ def _describe_row(row) -> str:
     if row.status == VERIFIED:
         return f"verified ({row.size_bytes} bytes, {row.duration_ms} ms, sha256 {row.sha256[:16]}…)"
     why = row.failure_reason or row.pending_reason
-    return f"{row.status}" + (f" ({why})" if why else "") + ("" if row.status in ("failed", "missing")
+    return f"{row.status}" + (f" ({why})" if why else "") + ("" if row.status in (FAILED, MISSING)
                                                           else " — not final yet; see flask --app wsgi recordings list")

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from app.rules.model import Destination
 from app.storage import StorageError
+from app.storage.s3 import S3Backend
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,6 @@ def plan(destination: Destination) -> Plan:
 
 def serve(destination: Destination, folder: Path, timeout: float, say) -> int:
     """Start SeaweedFS, wait until it answers, make the bucket, then run until stopped."""
-    from app.storage.s3 import S3Backend
-
     chosen = plan(destination)
     weed = shutil.which("weed") or shutil.which("weed", path=str(Path(sys.executable).parent))
     if not weed:

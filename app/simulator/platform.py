@@ -32,7 +32,7 @@ from app.simulator.audio import audio
 from app.sinch.events import guess_to_type
 from app.sinch.signing import sign
 from app.sinch.svaml import SvamlError, render
-from app.storage import StorageError, parse_location, writer
+from app.storage import StorageError, parse_location, reader, writer
 
 
 @dataclass(frozen=True)
@@ -268,8 +268,6 @@ class Platform:
         location = parse_location(uri)
         try:
             if location.scheme == "gs" and self.endpoints.gcs:
-                from app.storage import reader  # an emulator: its JSON API stands in for HMAC writes
-
                 reader("gs", {"endpoint": self.endpoints.gcs}).probe_write(location, data)
             else:
                 endpoint = {"s3": {"endpoint_url": self.endpoints.s3 or ""},

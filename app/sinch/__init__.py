@@ -1,1 +1,1 @@
-"""The Sinch Voice platform: request signing, callback schemas and SVAML."""
+"""The Sinch Voice platform: request signing, callback schemas, SVAML and the fallback reply."""

@@ -1,7 +1,6 @@
 """SVAML: builders that read like the document they produce, schemas, and platform rules.
 
 A reply is built from plain functions::
-
     svaml(connect_pstn("+46855500000", cli="+46812345678"),
           say("This call is recorded.", locale="en-US"),
           start_recording(recording_options("s3://bucket/{callid}.mp3", "key:secret:eu-central-1")))
@@ -20,7 +19,14 @@ import binascii
 import re
 from typing import Any, Iterable
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
 from marshmallow_oneofschema import OneOfSchema
 
 from app.validation import describe, flatten_messages

@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from app.storage.backend import AccessDenied, Backend, Changed, NotFound, ObjectInfo, StorageError
-from app.storage.locations import Location, LocationError, parse_location
+from app.storage.backend import (
+    AccessDenied,
+    Backend,
+    Changed,
+    NotFound,
+    ObjectInfo,
+    StorageError,
+)
+from app.storage.locations import (
+    Location,
+    LocationError,
+    parse_connection_string,
+    parse_location,
+)
 
 READ_KEYS = {
     "s3": {"endpoint_url", "access_key", "secret_key", "region", "session_token"},
@@ -58,9 +70,9 @@ def writer(location: Location, sinch_credentials: str, read: Mapping[str, str]) 
         secret, _, region = rest.partition(":")
         return S3Backend(key, secret, region, read.get("endpoint_url") or None)
     if location.scheme == "azure":
-        from app.storage.azure import AzureBackend, _parse_connection_string
+        from app.storage.azure import AzureBackend
 
-        endpoint = _parse_connection_string(read.get("connection_string", "")).get("blobendpoint")
+        endpoint = parse_connection_string(read.get("connection_string", "")).get("blobendpoint")
         return AzureBackend(account_url=endpoint or read.get("account_url") or None, account_name=location.account,
                             account_key=sinch_credentials)
     if location.scheme == "gs":

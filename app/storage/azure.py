@@ -7,16 +7,29 @@ from typing import BinaryIO, Iterator
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
-    AzureError, ClientAuthenticationError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError,
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
 )
-from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
+from azure.storage.blob import (
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContentSettings,
+    generate_blob_sas,
+)
 
-from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
-from app.storage.locations import Location
-
-
-def _parse_connection_string(text: str) -> dict[str, str]:
-    return {k.lower(): v for k, _, v in (part.partition("=") for part in text.split(";") if "=" in part)}
+from app.storage.backend import (
+    CHUNK,
+    PART,
+    AccessDenied,
+    Changed,
+    NotFound,
+    ObjectInfo,
+    StorageError,
+)
+from app.storage.locations import Location, parse_connection_string
 
 
 class AzureBackend:
@@ -27,7 +40,7 @@ class AzureBackend:
         options = {"max_single_get_size": CHUNK, "max_chunk_get_size": CHUNK, "connection_timeout": 5,
                    "max_single_put_size": PART, "max_block_size": PART}
         if connection_string:
-            fields = _parse_connection_string(connection_string)
+            fields = parse_connection_string(connection_string)
             self.account_name, self.account_key = fields.get("accountname"), fields.get("accountkey")
             self.client = BlobServiceClient.from_connection_string(connection_string, **options)
         else:
@@ -61,7 +74,7 @@ class AzureBackend:
         settings = properties.content_settings
         md5 = bytes(settings.content_md5) if settings and settings.content_md5 else None
         return ObjectInfo(size=properties.size, version=properties.etag, md5=md5,
-                          content_type=settings.content_type if settings else None, modified=properties.last_modified)
+                          content_type=settings.content_type if settings else None)
 
     def open(self, location: Location, version: str | None = None) -> Iterator[bytes]:
         kwargs = {"etag": version, "match_condition": MatchConditions.IfNotModified} if version else {}

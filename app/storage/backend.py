@@ -8,7 +8,6 @@ can act on: :class:`NotFound`, :class:`AccessDenied`, or :class:`StorageError` w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import BinaryIO, Iterator, Protocol
 
 from app.storage.locations import Location
@@ -40,7 +39,6 @@ class ObjectInfo:
     md5: bytes | None = None           # the store's own MD5 of the content, when it keeps one
     crc32c: bytes | None = None        # GCS's CRC32C (4 bytes, big-endian), when it gives one
     content_type: str | None = None
-    modified: datetime | None = None
 
 
 class Backend(Protocol):

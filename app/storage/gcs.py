@@ -11,10 +11,18 @@ from google.api_core import exceptions as gcs_errors
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
+from google.oauth2 import service_account
 
-from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import (
+    CHUNK,
+    PART,
+    AccessDenied,
+    Changed,
+    NotFound,
+    ObjectInfo,
+    StorageError,
+)
 from app.storage.locations import Location
-
 
 # Resumable uploads send one part at a time (no parallel parts as in S3 or Azure), so a larger part
 # keeps the pipe full: 32 MiB measured 3× faster than 8 MiB per 128 MB against fake-gcs-server.
@@ -29,8 +37,6 @@ class GcsBackend:
         options = {"api_endpoint": endpoint} if endpoint else None
         self.endpoint, self.signer = endpoint, None
         if credentials_json:
-            from google.oauth2 import service_account
-
             info = json.loads(credentials_json) if credentials_json.lstrip().startswith("{") else None
             self.signer = (service_account.Credentials.from_service_account_info(info) if info
                            else service_account.Credentials.from_service_account_file(credentials_json))
@@ -68,7 +74,7 @@ class GcsBackend:
             size=blob.size or 0, version=str(blob.generation),
             md5=base64.b64decode(blob.md5_hash) if blob.md5_hash else None,
             crc32c=base64.b64decode(blob.crc32c) if blob.crc32c else None,
-            content_type=blob.content_type, modified=blob.updated,
+            content_type=blob.content_type,
         )
 
     def open(self, location: Location, version: str | None = None) -> Iterator[bytes]:

@@ -36,9 +36,6 @@ class Location:
             return f"azure://{self.account}/{self.bucket}/{self.key}"
         return f"{self.scheme}://{self.bucket}/{self.key}"
 
-    def sibling(self, key: str) -> "Location":
-        return Location(self.scheme, self.bucket, key, self.account)
-
     def __str__(self) -> str:
         return self.uri
 
@@ -79,3 +76,8 @@ def _from_https(host: str, path: str) -> Location:
     if match := _GCS_VIRTUAL.match(host):
         return Location("gs", match.group("bucket"), path)
     raise LocationError(f"'{host}' is not an S3, Azure Blob or Google Cloud Storage host")
+
+
+def parse_connection_string(text: str) -> dict[str, str]:
+    """An Azure connection string's fields, names lower-cased (``blobendpoint``, ``accountname`` …)."""
+    return {k.lower(): v for k, _, v in (part.partition("=") for part in text.split(";") if "=" in part)}

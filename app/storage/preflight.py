@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from app.rules.model import Destination
-from app.storage import AccessDenied, NotFound, StorageError, parse_location, reader, writer
+from app.storage import (
+    AccessDenied,
+    NotFound,
+    StorageError,
+    parse_location,
+    reader,
+    writer,
+)
 
 
 @dataclass
@@ -52,11 +59,16 @@ def check_destination(destination: Destination, now: datetime | None = None) -> 
     location = parse_location(key)
     report = Report(destination.name, location.uri)
     payload = f"sinch-recorder preflight {token}\n".encode()
+    if destination.sinch_credentials:
+        who, probe = "Sinch's credentials", writer(location, destination.sinch_credentials, destination.read)
+    else:  # a copy target: the service writes here, Sinch never does
+        who = "the copy credentials (write:)" if destination.write else "the read: credentials (no write: section)"
+        probe = reader(destination.scheme, destination.copy_credentials)
     try:
-        writer(location, destination.sinch_credentials, destination.read).probe_write(location, payload)
-        report.steps.append(Step("write with Sinch's credentials", True, f"wrote {len(payload)} bytes"))
+        probe.probe_write(location, payload)
+        report.steps.append(Step(f"write with {who}", True, f"wrote {len(payload)} bytes"))
     except StorageError as error:
-        report.steps.append(Step("write with Sinch's credentials", False, _advice(error, "Sinch's credentials")))
+        report.steps.append(Step(f"write with {who}", False, _advice(error, who)))
         return report
     service = reader(destination.scheme, destination.read)
     try:
@@ -67,12 +79,14 @@ def check_destination(destination: Destination, now: datetime | None = None) -> 
     except StorageError as error:
         report.steps.append(Step("read back with the service's credentials", False,
                                  _advice(error, "the service's read credentials")))
-    try:
-        writer(location, destination.sinch_credentials, destination.read).stat(location)
-        report.steps.append(Step("least privilege", False, "Sinch's credentials can also read this bucket; "
-                                                           "Sinch needs write access only"))
-    except StorageError:
-        report.steps.append(Step("least privilege", True, "Sinch's credentials cannot read (write-only, as they should be)"))
+    if destination.sinch_credentials:
+        try:
+            probe.stat(location)
+            report.steps.append(Step("least privilege", False, "Sinch's credentials can also read this bucket; "
+                                                               "Sinch needs write access only"))
+        except StorageError:
+            report.steps.append(Step("least privilege", True,
+                                     "Sinch's credentials cannot read (write-only, as they should be)"))
     try:
         service.delete(location)
         report.steps.append(Step("delete the probe", True, "deleted"))

@@ -9,7 +9,15 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import (
+    CHUNK,
+    PART,
+    AccessDenied,
+    Changed,
+    NotFound,
+    ObjectInfo,
+    StorageError,
+)
 from app.storage.locations import Location
 
 _ADVICE = {
@@ -61,7 +69,7 @@ class S3Backend:
         etag = head.get("ETag", "").strip('"')
         md5 = bytes.fromhex(etag) if len(etag) == 32 and "-" not in etag else None  # single-part only
         return ObjectInfo(size=head["ContentLength"], version=head.get("ETag"), md5=md5,
-                          content_type=head.get("ContentType"), modified=head.get("LastModified"))
+                          content_type=head.get("ContentType"))
 
     def open(self, location: Location, version: str | None = None) -> Iterator[bytes]:
         kwargs = {"IfMatch": version} if version else {}

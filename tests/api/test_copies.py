@@ -10,12 +10,21 @@ import yaml
 from sqlalchemy import insert, select, text
 
 from app.db import db
-from app.recordings.copies import FAILED, STREAMED, Stream, Target, method_for, recover_stalled, service_of
+from app.recordings.copies import (
+    FAILED,
+    STREAMED,
+    Stream,
+    Target,
+    method_for,
+    recover_stalled,
+)
 from app.recordings.models import CopyJob, Recording
 from app.simulator.audio import audio
 from app.storage import parse_location, reader
-from tests.conftest import Store
-from tests.recordings.test_lifecycle import Flow
+from app.storage.keys import KeyTemplate
+from app.storage.lookup import service_of
+from tests.storage_servers import S3_SERVICE, S3_SINCH, s3_client
+from tests.support import Flow, Store, ruleset_with_archive
 
 TOKEN = "copy-token"
 SCHEMES = ["s3", "azure", "gs"]
@@ -26,13 +35,6 @@ def target_store(request):
     """A second fresh bucket (container), on each real server."""
     server = request.getfixturevalue({"s3": "s3_server", "azure": "azure_server", "gs": "gcs_server"}[request.param])
     return Store(request.param, server, f"arc-{uuid.uuid4().hex[:12]}")
-
-
-def ruleset_with_archive(store: Store, archive: Store) -> str:
-    document = yaml.safe_load(store.ruleset())
-    document["destinations"]["archive"] = {"url": archive.url, "sinch_credentials": archive.sinch_credentials,
-                                           "read": archive.read}
-    return yaml.safe_dump(document)
 
 
 @pytest.fixture
@@ -84,9 +86,10 @@ def test_a_copy_to_a_profile_between_each_pair_of_clouds(copying):
     assert copy["status"] == "verified" and copy["copied_from"] == source.id
     assert copy["sha256"] == source.sha256 == hashlib.sha256(data).hexdigest()
     assert (copy["call_id"], copy["segment"], copy["size_bytes"]) == ("cp-1", 1, len(data))
-    key = parse_location(source.destination_url).key
-    assert parse_location(copy["destination_url"]).key == key
-    assert copy["destination_url"].startswith(f"{copying.target.scheme}://")
+    # where the archive profile's own template puts this call's segment (it used to reuse the source's key)
+    expected = KeyTemplate.parse(copying.target.url).fill({"callid": "cp-1", "segment": 1, "format": "mp3"},
+                                                         source.requested_at)
+    assert copy["destination_url"] == expected
     assert fetched(copying.target.scheme, copying.target.read, copy["destination_url"]) == data
     assert [j["id"] for j in copying.get(f"/recordings/{source.id}/copies").json["data"]] == [job["id"]]
 
@@ -251,3 +254,30 @@ def test_copies_whose_process_stopped_are_failed_or_queued_again(make_app):
         assert states == {"old-web": FAILED, "new-web": "running", "old-worker": "queued", "new-worker": "running"}
         assert "post the copy again" in db.session.get(CopyJob, "old-web").error
         assert db.session.get(CopyJob, "old-worker").bytes_done == 0
+
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_a_copy_only_profile_is_written_with_its_write_credentials(make_app, store, queue, tmp_path):
+    """An archive Sinch never writes to: no sinch_credentials; copies write with write: (here the
+    write-only identity, which cannot read) and are read back with read:."""
+    archive_bucket = f"archive-{uuid.uuid4().hex[:10]}"
+    s3_client(store.server.endpoint, *S3_SERVICE).create_bucket(Bucket=archive_bucket)
+    document = yaml.safe_load(store.ruleset())
+    document["destinations"]["archive"] = {
+        "url": f"s3://{archive_bucket}/by-call/{{callid}}/{{segment}}.{{format}}",
+        "write": {**store.read, "access_key": S3_SINCH[0], "secret_key": S3_SINCH[1]}, "read": store.read}
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(document))
+    app = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), API_TOKENS=TOKEN)
+    flow = Flow(app, store, queue)
+    source = flow.verified("arch-1", audio("mp3", 2))
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    posted = app.test_client().post(f"/api/v1/recordings/{source.id}/copy", json={"destination": "archive"},
+                                    headers=headers)
+    assert posted.status_code == 202, posted.json
+    assert queue.run(app) == 1
+    done = app.test_client().get(f"/api/v1/copies/{posted.json['id']}", headers=headers).json
+    assert done["status"] == "succeeded", done["error"]
+    assert done["method"] == "streamed"  # the write-only key cannot read the source: no server-side copy
+    copy = app.test_client().get(f"/api/v1/recordings/{done['copy_id']}", headers=headers).json
+    assert copy["destination_url"] == f"s3://{archive_bucket}/by-call/arch-1/1.mp3" and copy["status"] == "verified"

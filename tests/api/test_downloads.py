@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import requests
 
-from tests.recordings.test_lifecycle import Flow
+from tests.support import Flow
 
 TOKEN = "download-token"
 

@@ -3,12 +3,12 @@
 import pytest
 
 from app.simulator.manage_call import create_manage_call
-from tests.conftest import APP_KEY, APP_SECRET, SinchClient
 from tests.processes import Served
+from tests.support import APP_KEY, APP_SECRET, SinchClient
 
 TOKEN = "control-token"
 RULES = ("version: 1\nallow_literal_credentials: true\ndestinations:\n  d: {url: 's3://rec/{callid}-{segment}.{format}', "
-         "sinch_credentials: 'WKEY:wsecret:eu-north-1'}\nrules:\n  - {id: all, record: {destination: d}}\n")
+         "sinch_credentials: 'WKEY:wsecret:eu-north-1'}\nrules:\n  - {id: all, record: {destination: d, retain_days: 30}}\n")
 
 
 @pytest.fixture
@@ -79,3 +79,26 @@ def test_control_errors_are_clear(live, platform):
     live.sinch.post({"event": "dice", "callid": "base-1", "reason": "CALLERHANGUP", "result": "ANSWERED"})
     ended = live.control("base-1", action="resume")
     assert ended.status_code == 409 and "has ended" in ended.json["error"]["message"]
+
+
+
+def test_every_path_that_creates_a_recording_sets_its_retention(live, platform):
+    """The rule's retain_days reaches each segment it records: the ICE's, and one that live control
+    opens (resume gave it none, so it was never purged); a file no rule asked for has none."""
+    from datetime import timedelta
+
+    from app.db import db
+    from app.recordings.models import Recording
+
+    live.call("ret-1")
+    assert live.control("ret-1", action="pause").status_code == 200
+    assert live.control("ret-1", action="resume").status_code == 200
+    live.sinch.post({"event": "notify", "callid": "ret-1", "version": 1, "type": "recording_available",
+                     "destination": "s3://rec/somewhere-else.mp3"})
+    with live.app_context():
+        rows = db.session.scalars(db.select(Recording).where(Recording.call_id == "ret-1")
+                                  .order_by(Recording.segment)).all()
+    assert [(row.segment, row.destination_url) for row in rows] == [
+        (1, "s3://rec/ret-1-1.mp3"), (2, "s3://rec/ret-1-2.mp3"), (3, "s3://rec/somewhere-else.mp3")]
+    assert [row.retain_until - row.requested_at if row.retain_until else None for row in rows] == [
+        timedelta(days=30), timedelta(days=30), None]

@@ -8,7 +8,7 @@ import pytest
 
 from app.sinch.signing import sign
 from tests import payloads
-from tests.conftest import APP_KEY, APP_SECRET, OTHER_SECRET, journal_rows
+from tests.support import APP_KEY, APP_SECRET, OTHER_SECRET, journal_rows
 
 ICE = payloads.ICE_PSTN
 ICE_BODY = json.dumps(ICE).encode()

@@ -2,7 +2,7 @@
 
 from app.db import db
 from app.recordings.models import Recording
-from tests.conftest import SinchClient
+from tests.support import SinchClient
 
 ICE = {"event": "ice", "callid": "rp-1", "cli": "+46701111111", "to": {"type": "number", "endpoint": "+46812345678"},
        "domain": "pstn"}

@@ -17,8 +17,8 @@ from app.db import db
 from app.recordings.models import Call, Recording
 from app.recordings.tasks import sweep_now
 from app.simulator.platform import CallSpec, Endpoints, Misbehaviour, Platform
-from tests.conftest import APP_KEY, APP_SECRET, Store
 from tests.processes import eventually, gunicorn, huey_worker
+from tests.support import APP_KEY, APP_SECRET, Store
 
 SERVERS = {"s3": "s3_server", "azure": "azure_server", "gs": "gcs_server"}
 

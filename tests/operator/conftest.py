@@ -9,8 +9,7 @@ from sqlalchemy import update
 from app.db import db
 from app.recordings.models import Call
 from app.simulator.audio import audio
-from tests.conftest import Store
-from tests.recordings.test_lifecycle import Flow
+from tests.support import Flow, Store
 
 TOKEN = "operator-token-0123"
 

@@ -8,8 +8,8 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import unavailable
 from tests.operator.conftest import TOKEN
+from tests.support import unavailable
 
 # The page's colours (base.html): what a screenshot of each state must show.
 GREEN, RED, BLUE, HEADER = (0x1A, 0x7F, 0x37), (0xCF, 0x22, 0x2E), (0x09, 0x69, 0xDA), (0x24, 0x29, 0x2F)

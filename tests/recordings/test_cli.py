@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from app.simulator.audio import audio
-from tests.recordings.test_lifecycle import Flow
+from tests.support import Flow
 
 
 @pytest.fixture
@@ -102,8 +102,7 @@ def test_show_download_and_delete(cli_flow, tmp_path):
 
 @pytest.mark.parametrize("store", ["s3"], indirect=True)
 def test_copy_to_a_profile_with_progress(make_app, store, queue, tmp_path, gcs_server):
-    from tests.api.test_copies import ruleset_with_archive
-    from tests.conftest import Store
+    from tests.support import Store, ruleset_with_archive
 
     archive = Store("gs", gcs_server, f"cli-{store.name}")
     rules = tmp_path / "rules.yaml"

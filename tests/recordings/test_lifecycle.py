@@ -4,13 +4,12 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
 
 from app.db import db
-from app.recordings.models import Call, Recording
+from app.recordings.models import Call
 from app.recordings.tasks import sweep_now, verify_now
 from app.simulator.audio import audio
-from tests.conftest import SinchClient
+from tests.support import Flow
 
 
 @pytest.fixture
@@ -19,48 +18,6 @@ def flow(make_app, store, queue, tmp_path):
     rules.write_text(store.ruleset())
     app = make_app(RULES_FILE=str(rules), RECORDING_MIN_DURATION_MS="1000", VERIFY_RETRY_SECONDS="1")
     return Flow(app, store, queue)
-
-
-class Flow:
-    def __init__(self, app, store, queue):
-        self.app, self.store, self.queue = app, store, queue
-        self.sinch = SinchClient(app.test_client())
-
-    def call(self, callid: str, to="+46812345678") -> str:
-        """An ICE the rule records; returns the recording's key URI."""
-        response = self.sinch.post({"event": "ice", "callid": callid, "cli": "+46701111111", "domain": "pstn",
-                                    "to": {"type": "number", "endpoint": to}})
-        assert response.status_code == 200
-        return response.json["instructions"][0]["options"]["destinationUrl"]
-
-    def notify(self, callid: str, kind: str, destination: str | None = None):
-        body = {"event": "notify", "callid": callid, "version": 1, "type": kind}
-        if destination:
-            body["destination"] = destination
-        assert self.sinch.post(body).status_code == 200
-
-    def dice(self, callid: str):
-        assert self.sinch.post({"event": "dice", "callid": callid, "reason": "CALLERHANGUP", "result": "ANSWERED",
-                                "duration": 12}).status_code == 200
-
-    def recordings(self, **where) -> list:
-        with self.app.app_context():
-            query = select(Recording).filter_by(**where).order_by(Recording.segment)
-            return list(db.session.scalars(query))
-
-    def one(self, **where):
-        [row] = self.recordings(**where)
-        return row
-
-    def verified(self, callid: str, data: bytes | None = None):
-        """A call recorded, uploaded, announced and proven: its catalogue row."""
-        uri = self.call(callid)
-        self.store.upload(uri, data if data is not None else audio("mp3", 2))
-        self.notify(callid, "recording_available", uri)
-        self.queue.run(self.app)
-        row = self.one(call_id=callid)
-        assert row.status == "verified", row.failure_reason
-        return row
 
 
 def test_a_good_recording_ends_verified(flow):

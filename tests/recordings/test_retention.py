@@ -6,7 +6,7 @@ import pytest
 
 from app.recordings.retention import purge
 from app.storage import NotFound, parse_location, reader
-from tests.recordings.test_lifecycle import Flow
+from tests.support import Flow
 
 TOKEN = "retention-token"
 
@@ -72,4 +72,23 @@ def test_a_recording_still_running_is_not_deleted_and_the_cli_purges(kept):
     assert kept.http("PUT", f"/recordings/{live.id}/hold", json={}).status_code == 400
     kept.verified("cli-1")
     runner = kept.app.test_cli_runner()
-    assert "0 due" in runner.invoke(args=["recordings", "purge", "--dry-run"]).output
+    assert "0 recording(s) past retention would be deleted" in runner.invoke(args=["recordings", "purge",
+                                                                                   "--dry-run"]).output
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_purge_dry_run_lists_what_it_would_delete_and_deletes_nothing(kept):
+    from app.db import db
+    from app.recordings.models import Recording
+
+    row = kept.verified("dry-1")
+    with kept.app.app_context():
+        db.session.execute(db.update(Recording).where(Recording.id == row.id)
+                           .values(retain_until=row.requested_at - timedelta(days=1)))
+        db.session.commit()
+    listed = kept.app.test_cli_runner().invoke(args=["recordings", "purge", "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    assert "1 recording(s) past retention would be deleted:" in listed.output
+    line = next(text for text in listed.output.splitlines() if row.id in text)
+    assert "call dry-1" in line and row.destination_url in line and "retain_until " in line
+    assert kept.one(call_id="dry-1").status == "verified" and not gone(kept, row.destination_url)

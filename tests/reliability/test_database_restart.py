@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from app.db import db
 from app.journal import JournalEntry
 from app.sinch.svaml import render
-from tests.conftest import Databases, SinchClient, unavailable
+from tests.support import Databases, SinchClient, unavailable
 from tests.tcp_proxy import TcpProxy
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"

@@ -13,8 +13,8 @@ from app.recordings.models import Recording
 from app.recordings.tasks import sweep_now
 from app.simulator.audio import audio
 from tests import storage_servers as servers
-from tests.conftest import Store, SinchClient
 from tests.processes import eventually, huey_worker
+from tests.support import SinchClient, Store
 
 
 def status_of(app, call_id):
@@ -62,7 +62,7 @@ def test_a_store_that_goes_away_is_retried_until_it_is_back(make_app, queue, tmp
     try:
         server = servers.start_seaweedfs()
     except servers.ServerMissing as missing:
-        from tests.conftest import unavailable
+        from tests.support import unavailable
 
         unavailable(str(missing))
     try:
@@ -108,7 +108,7 @@ def test_a_signed_request_replayed_after_the_window_is_refused(app):
     import json
 
     from app.sinch.signing import format_timestamp, sign
-    from tests.conftest import APP_KEY, APP_SECRET
+    from tests.support import APP_KEY, APP_SECRET
 
     body = json.dumps({"event": "ice", "callid": "replayed", "to": {"type": "number", "endpoint": "+1"}}).encode()
     captured = format_timestamp(datetime.now(timezone.utc) - timedelta(seconds=601))

@@ -3,8 +3,8 @@ from click.testing import CliRunner
 from flask.cli import ScriptInfo
 
 from app.rules.cli import cli
-from tests.conftest import SinchClient
 from tests.processes import ROOT
+from tests.support import SinchClient
 
 EXAMPLE = str(ROOT / "config" / "rules.example.yaml")
 

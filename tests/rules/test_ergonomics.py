@@ -2,9 +2,8 @@
 
 import textwrap
 
-from click.testing import CliRunner
-
 import pytest
+from click.testing import CliRunner
 
 from app.rules.schema import RulesError, parse_ruleset
 
@@ -67,7 +66,7 @@ def test_destinations_list_names_profiles_and_never_shows_a_credential(make_app,
             os.environ.pop(name, None)
     assert result.exit_code == 0, result.output
     assert "d: s3://b/{callid}-{segment}.{format} (mp3); sinch_credentials: set; read: access_key, region, " \
-           "secret_key" in result.output
+           "secret_key; copies write with read: (no write: section)" in result.output
     assert "secret-xyz" not in result.output and "key-id" not in result.output
 
 
@@ -101,3 +100,22 @@ def test_the_simulators_default_call_is_recorded_by_the_demo_ruleset_at_any_hour
     for hour in (3, 12, 23):
         decision = decide(event, ruleset, datetime(2026, 11, 29, hour, tzinfo=timezone.utc))
         assert decision.rule_id == "try-it" and decision.recordings, hour
+
+
+def test_a_copy_target_needs_no_sinch_credentials_but_a_rule_cannot_record_there():
+    copy_only = BASE.replace("""  d:
+    url""", """  archive:
+    url: s3://archive/{callid}-{segment}.{format}
+    write: {access_key: "${WK}", secret_key: "${WS}"}
+    read: {access_key: "${RK}", secret_key: "${RS}"}
+  d:
+    url""")
+    env = {**ENV, "WK": "wk", "WS": "ws"}
+    ruleset = parse_ruleset(copy_only % "", env)
+    archive = ruleset.destinations["archive"]
+    assert archive.sinch_credentials == "" and archive.copy_credentials == {"access_key": "wk", "secret_key": "ws"}
+    recording_there = copy_only % "  - id: a\n    when: {to: '+46*'}\n    record: {destination: archive}"
+    assert problems(recording_there, env)["rules[0].record.destination"] == [
+        "'archive' has no sinch_credentials, so Sinch cannot write there (a profile without them is a copy target)"]
+    literal = copy_only.replace('"${WS}"', "plain-secret")
+    assert "is a secret" in problems(literal % "", env)["destinations.archive.write.secret_key"][0]

@@ -9,8 +9,8 @@ import requests
 
 from app.sinch.signing import sign
 from benchmarks.http_load import process_tree
-from tests.conftest import APP_KEY, APP_SECRET
 from tests.processes import ROOT, eventually, gunicorn
+from tests.support import APP_KEY, APP_SECRET
 
 BLOCKING = ("version: 1\nrules:\n  - id: blocked\n    when: {cli: '+1900*'}\n    connect: hangup\n"
             "  - id: default\n")

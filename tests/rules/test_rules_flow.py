@@ -12,8 +12,8 @@ from sqlalchemy import select
 from app.db import db
 from app.recordings.models import Call, Recording
 from app.rules.matching import in_sample
-from tests.conftest import SinchClient, journal_rows
 from tests.processes import ROOT
+from tests.support import SinchClient, journal_rows
 
 SECRETS = ("demo-write-secret", "demo-read-secret", "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq",
            "demo-hmac-secret")
@@ -48,11 +48,11 @@ def in_office_hours(monkeypatch):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    import app as app_package
+    from app import callbacks
     from app.rules import decide as decide_module
 
     monday = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
-    monkeypatch.setattr(app_package, "rules_decider", lambda holder: lambda event, call: decide_module.decide(
+    monkeypatch.setattr(callbacks, "rules_decider", lambda holder: lambda event, call: decide_module.decide(
         event, holder.current, monday, call))
 
 

@@ -3,8 +3,8 @@ import textwrap
 import pytest
 
 from app.rules.schema import RulesError, load_ruleset, parse_ruleset
-from tests.conftest import RULES_DIR
 from tests.processes import ROOT
+from tests.support import RULES_DIR
 
 ARCH_ENV = {
     "REC_S3_WRITE_KEY": "AKIAWRITE", "REC_S3_WRITE_SECRET": "write-secret", "REC_S3_READ_KEY": "AKIAREAD",

@@ -8,10 +8,9 @@ from prometheus_client import REGISTRY
 from app.db import db
 from app.recordings.models import Call, Recording
 from app.settings import SettingsError
-from tests.conftest import APP_KEY, APP_SECRET, SinchClient, journal_rows
 from tests.processes import Served, eventually
 from tests.sidecar.upstream_app import PATH, RULES, create_upstream
-
+from tests.support import APP_KEY, APP_SECRET, SinchClient, journal_rows
 
 
 @pytest.fixture

@@ -1,0 +1,65 @@
+"""``flask journal``: what waits in the spool, importing it, and replaying stored callbacks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app import journal
+from app.callbacks.recovery import bring_back
+
+cli = AppGroup("journal", help="The callback journal.")
+
+
+@cli.command("spool")
+@click.option("--import", "do_import", is_flag=True, help="Move the spooled entries into the database.")
+def spool_command(do_import: bool) -> None:
+    """Show (or import) callbacks spooled while the database was unavailable."""
+    spool_dir = current_app.extensions["sinch_recorder"].spool_dir
+    if do_import:
+        try:
+            moved, _ = journal.import_spool(spool_dir)
+        except Exception as error:
+            raise click.ClickException(
+                f"the database is still unavailable ({type(error).__name__}); nothing was lost, try again later"
+            )
+        click.echo(f"imported {moved} spooled callback(s) into the journal")
+        return
+    entries = journal.spooled(spool_dir)
+    click.echo(f"{len(entries)} callback(s) waiting in {spool_dir}")
+    for record in entries:
+        click.echo(f"  {record['received_at']}  {record.get('event') or '-':6}  {record.get('call_id') or '-'}  {record['outcome']}")
+    if entries:
+        click.echo("Run 'flask journal spool --import' once the database is back.")
+
+
+def _moment(text: str, name: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter("use ISO-8601, e.g. 2026-11-23T09:00:00Z", param_hint=name)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+@cli.command("replay")
+@click.option("--since", required=True, help="Replay callbacks received at or after this ISO-8601 time.")
+@click.option("--until", help="… and before this time.")
+@click.option("--call", "call_id", help="Only this call's callbacks.")
+@click.option("--dry-run", is_flag=True, help="Say what would be applied; change nothing.")
+def replay_command(since: str, until: str | None, call_id: str | None, dry_run: bool) -> None:
+    """Re-drive stored DiCE and notify callbacks through their handlers (idempotent)."""
+    start, end = _moment(since, "--since"), (_moment(until, "--until") if until else None)
+    spool_dir = current_app.extensions["sinch_recorder"].spool_dir
+    if not dry_run and journal.spooled(spool_dir):
+        click.echo(f"imported {journal.import_spool(spool_dir)[0]} spooled callback(s) first")
+    settings = current_app.extensions["settings"]
+    with click.progressbar(length=0, label="replaying") as bar:
+        report = bring_back(start, end, call_id=call_id, dry_run=dry_run,
+                            recording_deadline=settings.recording_deadline_seconds, progress=lambda: bar.update(1))
+    verb = "would apply" if dry_run else "applied"
+    click.echo(f"{report.seen} callback(s): {verb} {report.applied}, skipped {report.skipped}, "
+               f"unreadable {report.unreadable}; {len(report.verify)} verification(s) "
+               f"{'would be ' if dry_run else ''}queued")
