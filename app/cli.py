@@ -13,18 +13,30 @@ from app.db import explain_database_error
 from app.logs import logging_command, running_a_command, verbose_option
 from app.recordings.cli import destinations_cli, recordings_cli
 from app.rules.cli import cli as rules_cli
+from app.settings import PROJECT_ROOT, write_documents
 from app.simulator.cli import cli as simulator_cli
 from app.tunnel import tunnel_command
 
 
 def init_app(app: Flask) -> None:
-    for command in (journal_cli, recordings_cli, destinations_cli, tunnel_command, rules_cli, simulator_cli):
+    for command in (journal_cli, recordings_cli, destinations_cli, tunnel_command, rules_cli, simulator_cli,
+                    settings_cli):
         app.cli.add_command(command)
         for each in _commands_in(command):
             verbose_option(each)
     logging_command(app.cli.commands["db"])
     if running_a_command():
         _explain_uncaught_database_errors()
+
+
+settings_cli = click.Group("settings", help="The settings, declared once in app/settings.py.")
+
+
+@settings_cli.command("document")
+def document_command() -> None:
+    """Write app.json's env and docs/operations.md's settings table from app/settings.py."""
+    for path in write_documents():
+        click.echo(f"wrote {path.relative_to(PROJECT_ROOT)}")
 
 
 def _commands_in(command: click.Command):

@@ -1,8 +1,10 @@
-"""Typed settings: environment variables over the defaults in ``config/defaults.toml``.
+"""Typed settings: environment variables, each declared once, in :data:`DECLARED`.
 
-Every setting is declared once, in :class:`SettingsSchema`; its ``data_key`` is the
-environment variable's name, so a validation error names the variable to fix. Values of
-secrets are never echoed in an error.
+One line per setting says its variable, its default, what it means, how its text is read
+(a marshmallow field, so a bad value stops the start with a message naming the variable) and,
+where the app reads it, the :class:`Settings` attribute it fills. ``app.json`` and the settings
+table in ``docs/operations.md`` are checked against this table by the tests. Values of secrets
+are never echoed in an error or a ``repr``.
 """
 
 from __future__ import annotations
@@ -10,55 +12,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULTS_FILE = PROJECT_ROOT / "config" / "defaults.toml"
 
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the environment variable."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    applications: Mapping[str, bytes]  # application key -> decoded secret
-    verify_signatures: bool
-    signature_max_skew: int
-    fallback_svaml: Mapping[str, dict | None]  # "ice" | "ace" | "pie" -> SVAML or None
-    instance_path: Path
-    calling_base_url: str
-    upstream_url: str | None
-    upstream_timeout_ms: int
-    upstream_pool_size: int
-    database_url: str
-    redis_url: str | None
-    redis_tls_verify: bool
-    huey_sqlite_path: Path
-    huey_name: str
-    rules_file: Path | None  # None: the demo ruleset
-    rules_allow_literal_credentials: bool
-    rules_watch_seconds: float
-    api_tokens: tuple[str, ...] = field(repr=False)
-    recording_min_duration_ms: int = 1000
-    recording_deadline_seconds: int = 900
-    verify_deadline_seconds: int = 900
-    verify_retry_seconds: float = 5.0
-    max_callback_bytes: int = 65536
-    copy_threads: int = 2
-    secret_key: str = field(default="", repr=False)
-    log_level: str = "INFO"
-
-    def __repr__(self) -> str:  # never show secrets, even in a debugger or a traceback
-        return (
-            f"Settings(applications={sorted(self.applications)}, database_url=<set>, "
-            f"redis_url={'<set>' if self.redis_url else None})"
-        )
 
 
 def _decode_secret(secret: str) -> bytes:
@@ -107,100 +71,6 @@ class Flag(fields.Boolean):
     falsy = {"0", "false", "no", "off", "False", "FALSE", ""}
 
 
-class SettingsSchema(Schema):
-    application_key = fields.String(data_key="SINCH_APPLICATION_KEY")
-    application_secret = fields.String(data_key="SINCH_APPLICATION_SECRET")
-    applications = Applications(data_key="SINCH_APPLICATIONS")
-    verify_signatures = Flag(data_key="SINCH_VERIFY_SIGNATURES")
-    signature_max_skew = fields.Integer(
-        data_key="SINCH_SIGNATURE_MAX_SKEW", validate=validate.Range(min=1, max=86400)
-    )
-    fallback_ice = JsonObject(data_key="SINCH_FALLBACK_ICE_SVAML", allow_none=True)
-    fallback_ace = JsonObject(data_key="SINCH_FALLBACK_ACE_SVAML", allow_none=True)
-    fallback_pie = JsonObject(data_key="SINCH_FALLBACK_PIE_SVAML", allow_none=True)
-    instance_path = fields.String(data_key="INSTANCE_PATH", validate=validate.Length(min=1))
-    calling_base_url = fields.String(data_key="SINCH_CALLING_BASE_URL", validate=validate.Regexp(
-        r"^https?://", error="must be an http(s) URL, e.g. https://calling-euc1.api.sinch.com"))
-    upstream_url = fields.String(data_key="UPSTREAM_CALLBACK_URL", validate=validate.Regexp(
-        r"^(https?://.+)?$", error="must be the upstream's http(s) callback URL, or empty"))
-    upstream_timeout_ms = fields.Integer(data_key="UPSTREAM_TIMEOUT_MS", validate=validate.Range(min=10, max=10000))
-    upstream_pool_size = fields.Integer(data_key="UPSTREAM_POOL_SIZE", validate=validate.Range(min=1, max=1000))
-    copy_threads = fields.Integer(data_key="COPY_THREADS", validate=validate.Range(min=1, max=64))
-    secret_key = fields.String(data_key="SECRET_KEY")
-    database_url = fields.String(data_key="DATABASE_URL", validate=validate.Length(min=1))
-    redis_url = fields.String(data_key="REDIS_URL")
-    redis_tls_verify = Flag(data_key="REDIS_TLS_VERIFY")
-    huey_sqlite_path = fields.String(data_key="HUEY_SQLITE_PATH", validate=validate.Length(min=1))
-    huey_name = fields.String(data_key="HUEY_NAME", validate=validate.Length(min=1))
-    rules_file = fields.String(data_key="RULES_FILE")
-    rules_allow_literal_credentials = Flag(data_key="RULES_ALLOW_LITERAL_CREDENTIALS")
-    rules_watch_seconds = fields.Float(data_key="RULES_WATCH_SECONDS", validate=validate.Range(min=0, max=3600))
-    api_tokens = fields.String(data_key="API_TOKENS")
-    recording_min_duration_ms = fields.Integer(data_key="RECORDING_MIN_DURATION_MS",
-                                               validate=validate.Range(min=0, max=3_600_000))
-    recording_deadline_seconds = fields.Integer(data_key="RECORDING_DEADLINE_SECONDS",
-                                                validate=validate.Range(min=0, max=7 * 86400))
-    verify_deadline_seconds = fields.Integer(data_key="VERIFY_DEADLINE_SECONDS",
-                                             validate=validate.Range(min=0, max=7 * 86400))
-    verify_retry_seconds = fields.Float(data_key="VERIFY_RETRY_SECONDS", validate=validate.Range(min=0, max=3600))
-    max_callback_bytes = fields.Integer(
-        data_key="MAX_CALLBACK_BYTES", validate=validate.Range(min=1024, max=16 * 1024 * 1024)
-    )
-    log_level = fields.String(
-        data_key="LOG_LEVEL",
-        validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
-    )
-
-    @post_load
-    def build(self, data: dict, **kwargs) -> Settings:
-        applications = dict(data["applications"])
-        key, secret = data["application_key"].strip(), data["application_secret"].strip()
-        if bool(key) != bool(secret):
-            raise ValidationError(
-                "set both SINCH_APPLICATION_KEY and SINCH_APPLICATION_SECRET, or neither",
-                "SINCH_APPLICATION_KEY",
-            )
-        if key:
-            try:
-                applications[key] = _decode_secret(secret)
-            except ValidationError as error:
-                raise ValidationError(error.messages, "SINCH_APPLICATION_SECRET")
-        try:
-            url = database_url(data["database_url"])
-        except ValidationError as error:
-            raise ValidationError(error.messages, "DATABASE_URL")
-        return Settings(
-            applications=applications,
-            verify_signatures=data["verify_signatures"],
-            signature_max_skew=data["signature_max_skew"],
-            fallback_svaml={
-                "ice": data["fallback_ice"], "ace": data["fallback_ace"], "pie": data["fallback_pie"]
-            },
-            instance_path=_project_path(data["instance_path"]),
-            calling_base_url=data["calling_base_url"],
-            upstream_url=data["upstream_url"].strip() or None,
-            upstream_timeout_ms=data["upstream_timeout_ms"],
-            upstream_pool_size=data["upstream_pool_size"],
-            database_url=url,
-            redis_url=data["redis_url"].strip() or None,
-            redis_tls_verify=data["redis_tls_verify"],
-            huey_sqlite_path=_project_path(data["huey_sqlite_path"]),
-            huey_name=data["huey_name"],
-            rules_file=_project_path(data["rules_file"]) if data["rules_file"].strip() else None,
-            rules_allow_literal_credentials=data["rules_allow_literal_credentials"],
-            rules_watch_seconds=data["rules_watch_seconds"],
-            api_tokens=tuple(t.strip() for t in data["api_tokens"].split(",") if t.strip()),
-            recording_min_duration_ms=data["recording_min_duration_ms"],
-            recording_deadline_seconds=data["recording_deadline_seconds"],
-            verify_deadline_seconds=data["verify_deadline_seconds"],
-            verify_retry_seconds=data["verify_retry_seconds"],
-            max_callback_bytes=data["max_callback_bytes"],
-            copy_threads=data["copy_threads"],
-            secret_key=data["secret_key"],
-            log_level=data["log_level"],
-        )
-
-
 def _project_path(value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
@@ -229,20 +99,163 @@ def database_url(url: str) -> str:
     return url
 
 
-def read_defaults() -> dict[str, str]:
-    with DEFAULTS_FILE.open("rb") as handle:
-        return {key: str(value) for key, value in tomllib.load(handle).items()}
+def _optional_path(value: str) -> Path | None:
+    return _project_path(value) if value.strip() else None
+
+
+def _optional(value: str) -> str | None:
+    return value.strip() or None
+
+
+def _tokens(value: str) -> tuple[str, ...]:
+    return tuple(token.strip() for token in value.split(",") if token.strip())
+
+
+def _url(pattern: str, error: str) -> validate.Regexp:
+    return validate.Regexp(pattern, error=error)
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str                                  # the environment variable
+    default: str                              # as it would be written in the environment
+    help: str                                 # what it means (app.json, docs/operations.md)
+    field: fields.Field | None = None         # how the app reads it; None: the processes do (gunicorn, Procfile)
+    attribute: str | None = None              # the Settings attribute it fills (None: only a derived one)
+    convert: Callable[[Any], Any] = lambda value: value
+
+
+_RANGE = validate.Range
+DECLARED: tuple[Setting, ...] = (
+    Setting("SINCH_APPLICATION_KEY", "", "The Sinch Voice application's key (Dashboard → Voice & Video → Apps).",
+            fields.String()),
+    Setting("SINCH_APPLICATION_SECRET", "", "The application's secret, base64 as shown in the dashboard.",
+            fields.String()),
+    Setting("SINCH_APPLICATIONS", "", "More key:secret pairs, comma-separated, for key rotation or several apps.",
+            Applications()),
+    Setting("SINCH_VERIFY_SIGNATURES", "true", "Verify Sinch's request signatures. Keep true outside local "
+            "experiments.", Flag(), "verify_signatures"),
+    Setting("SINCH_SIGNATURE_MAX_SKEW", "600", "Seconds an x-timestamp may differ from the server clock.",
+            fields.Integer(validate=_RANGE(min=1, max=86400)), "signature_max_skew"),
+    Setting("SINCH_FALLBACK_ICE_SVAML", "", "SVAML (JSON) answered to ICE when anything fails; empty: connect the "
+            "dialled destination.", JsonObject(allow_none=True)),
+    Setting("SINCH_FALLBACK_ACE_SVAML", "", "SVAML (JSON) answered to ACE when anything fails; empty: continue.",
+            JsonObject(allow_none=True)),
+    Setting("SINCH_FALLBACK_PIE_SVAML", "", "SVAML (JSON) answered to PIE when anything fails; empty: continue.",
+            JsonObject(allow_none=True)),
+    Setting("SINCH_CALLING_BASE_URL", "https://calling.api.sinch.com", "Sinch's calling API for calls that came "
+            "without a callResourceUrl (e.g. https://calling-euc1.api.sinch.com).",
+            fields.String(validate=_url(r"^https?://", "must be an http(s) URL, e.g. https://calling-euc1.api.sinch.com")),
+            "calling_base_url"),
+    Setting("INSTANCE_PATH", "instance", "Local state: the journal spool and the last good ruleset.",
+            fields.String(validate=validate.Length(min=1)), "instance_path", _project_path),
+    Setting("UPSTREAM_CALLBACK_URL", "", "Sidecar mode: your existing Sinch backend; every callback is forwarded "
+            "there.", fields.String(validate=_url(r"^(https?://.+)?$", "must be the upstream's http(s) callback URL, "
+                                                                         "or empty")), "upstream_url", _optional),
+    Setting("UPSTREAM_TIMEOUT_MS", "500", "Sidecar mode: the upstream's budget per callback, in milliseconds.",
+            fields.Integer(validate=_RANGE(min=10, max=10000)), "upstream_timeout_ms"),
+    Setting("UPSTREAM_POOL_SIZE", "20", "Sidecar mode: kept-alive connections to the upstream.",
+            fields.Integer(validate=_RANGE(min=1, max=1000)), "upstream_pool_size"),
+    Setting("DATABASE_URL", "sqlite:///instance/sinch-recorder.db", "The database: postgresql://… (Heroku's "
+            "postgres://… too) or sqlite:///path.", fields.String(validate=validate.Length(min=1)), "database_url"),
+    Setting("REDIS_URL", "", "Redis for the task queue (else SQLite); rediss:// for TLS.", fields.String(),
+            "redis_url", _optional),
+    Setting("REDIS_TLS_VERIFY", "true", "Verify the Redis server's TLS certificate; Heroku Redis uses a "
+            "self-signed one, so false there.", Flag(), "redis_tls_verify"),
+    Setting("HUEY_SQLITE_PATH", "instance/huey.db", "The SQLite task queue's file, when REDIS_URL is empty.",
+            fields.String(validate=validate.Length(min=1)), "huey_sqlite_path", _project_path),
+    Setting("HUEY_NAME", "sinch-recorder", "Queue name (Redis key prefix).",
+            fields.String(validate=validate.Length(min=1)), "huey_name"),
+    Setting("RULES_FILE", "", "The recording ruleset (YAML) you commit, relative to the app root, e.g. "
+            "config/rules.yaml. Unset: the demo ruleset answers, and the log, /readyz and the operator page say so; "
+            "a file that cannot be read stops the start.", fields.String(), "rules_file", _optional_path),
+    Setting("RULES_ALLOW_LITERAL_CREDENTIALS", "false", "Development only: accept credentials written in the "
+            "ruleset.", Flag(), "rules_allow_literal_credentials"),
+    Setting("RULES_WATCH_SECONDS", "0", "Reload the ruleset when the file changes, checked this often (0: off).",
+            fields.Float(validate=_RANGE(min=0, max=3600)), "rules_watch_seconds"),
+    Setting("API_TOKENS", "", "Comma-separated bearer tokens for /api/v1 and the operator page.", fields.String(),
+            "api_tokens", _tokens),
+    Setting("SECRET_KEY", "", "Signs the operator page's session cookie (empty: derived from API_TOKENS).",
+            fields.String(), "secret_key"),
+    Setting("COPY_THREADS", "2", "Copies with explicit credentials running at once in each web process.",
+            fields.Integer(validate=_RANGE(min=1, max=64)), "copy_threads"),
+    Setting("RECORDING_MIN_DURATION_MS", "1000", "Recordings shorter than this fail verification.",
+            fields.Integer(validate=_RANGE(min=0, max=3_600_000)), "recording_min_duration_ms"),
+    Setting("RECORDING_DEADLINE_SECONDS", "900", "After the call ends, how long a recording may take to become "
+            "available.", fields.Integer(validate=_RANGE(min=0, max=7 * 86400)), "recording_deadline_seconds"),
+    Setting("VERIFY_DEADLINE_SECONDS", "900", "After recording_available, how long to wait for a file that is not "
+            "there yet.", fields.Integer(validate=_RANGE(min=0, max=7 * 86400)), "verify_deadline_seconds"),
+    Setting("VERIFY_RETRY_SECONDS", "5", "First retry delay of a verification; doubles up to 5 minutes.",
+            fields.Float(validate=_RANGE(min=0, max=3600)), "verify_retry_seconds"),
+    Setting("MAX_CALLBACK_BYTES", "65536", "Larger callback bodies get 413.",
+            fields.Integer(validate=_RANGE(min=1024, max=16 * 1024 * 1024)), "max_callback_bytes"),
+    Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.",
+            fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])), "log_level"),
+    # Read by the processes themselves: gunicorn (config/gunicorn.conf.py) and the Procfile's worker.
+    Setting("PORT", "8000", "The web process's port (set by Heroku and honcho)."),
+    Setting("WEB_CONCURRENCY", "2", "gunicorn worker processes per web dyno."),
+    Setting("WEB_THREADS", "4", "Threads per gunicorn worker."),
+    Setting("FORWARDED_ALLOW_IPS", "127.0.0.1", "Proxies trusted for X-Forwarded-*; Heroku's router needs *."),
+    Setting("GUNICORN_TIMEOUT", "30", "Seconds before gunicorn restarts a stuck worker."),
+    Setting("HUEY_WORKERS", "2", "Worker threads of the task consumer."),
+    Setting("GUNICORN_HOST", "0.0.0.0", "The address gunicorn binds (127.0.0.1 for loopback only)."),
+    Setting("GUNICORN_ACCESS_LOG", "-", "gunicorn's access log: - for stdout (JSON lines), or a file."),
+)
+BY_NAME = {setting.env: setting for setting in DECLARED}
+_READ = tuple(setting for setting in DECLARED if setting.field is not None)
+_SCHEMA = Schema.from_dict({setting.env: setting.field for setting in _READ}, name="SettingsSchema")()
+
+
+def _settings_class():
+    columns = [(s.attribute, Any, field(repr=False)) for s in _READ if s.attribute]
+    columns += [("applications", Mapping[str, bytes], field(repr=False)),   # application key -> decoded secret
+                ("fallback_svaml", Mapping[str, "dict | None"], field(repr=False))]  # "ice"/"ace"/"pie" -> SVAML
+
+    def __repr__(self) -> str:  # never show secrets, even in a debugger or a traceback
+        return (f"Settings(applications={sorted(self.applications)}, database_url=<set>, "
+                f"redis_url={'<set>' if self.redis_url else None})")
+
+    return make_dataclass("Settings", columns, frozen=True, namespace={
+        "__repr__": __repr__, "__doc__": "The settings the app reads: one attribute per declared setting."})
+
+
+Settings = _settings_class()
+
+
+def default(name: str) -> str:
+    """A setting's default, as written in the environment (the processes read theirs with it)."""
+    return BY_NAME[name].default
 
 
 def load_settings(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Settings from the defaults file, then ``environ``, then ``overrides`` (tests)."""
-    defaults = read_defaults()
-    values = {key: environ.get(key, default) for key, default in defaults.items()}
+    """Settings from the declared defaults, then ``environ``, then ``overrides`` (tests)."""
+    values = {setting.env: environ.get(setting.env, setting.default) for setting in _READ}
     values.update({key: str(value) for key, value in (overrides or {}).items()})
     try:
-        return SettingsSchema().load(values)
+        data = _SCHEMA.load(values)
+        derived = {"applications": _applications(data), "fallback_svaml": {
+            kind: data[f"SINCH_FALLBACK_{kind.upper()}_SVAML"] for kind in ("ice", "ace", "pie")}}
+        try:
+            data["DATABASE_URL"] = database_url(data["DATABASE_URL"])
+        except ValidationError as error:
+            raise ValidationError(error.messages, "DATABASE_URL")
     except ValidationError as error:
-        raise SettingsError(describe_errors(error.messages)) from None
+        raise SettingsError(describe_errors(error.normalized_messages())) from None
+    return Settings(**{s.attribute: s.convert(data[s.env]) for s in _READ if s.attribute}, **derived)
+
+
+def _applications(data: Mapping[str, Any]) -> dict[str, bytes]:
+    applications = dict(data["SINCH_APPLICATIONS"])
+    key, secret = data["SINCH_APPLICATION_KEY"].strip(), data["SINCH_APPLICATION_SECRET"].strip()
+    if bool(key) != bool(secret):
+        raise ValidationError("set both SINCH_APPLICATION_KEY and SINCH_APPLICATION_SECRET, or neither",
+                              "SINCH_APPLICATION_KEY")
+    if key:
+        try:
+            applications[key] = _decode_secret(secret)
+        except ValidationError as error:
+            raise ValidationError(error.messages, "SINCH_APPLICATION_SECRET")
+    return applications
 
 
 def describe_errors(messages: Mapping[str, Any]) -> str:
@@ -251,3 +264,40 @@ def describe_errors(messages: Mapping[str, Any]) -> str:
         text = "; ".join(problems) if isinstance(problems, list) else str(problems)
         parts.append(f"{name}: {text}")
     return "invalid settings: " + " | ".join(parts)
+
+
+# --------------------------------------------------------------------------- the documents made from DECLARED
+
+APP_JSON = PROJECT_ROOT / "app.json"
+OPERATIONS = PROJECT_ROOT / "docs" / "operations.md"
+PLATFORM_SET = {"DATABASE_URL", "REDIS_URL", "PORT"}  # Heroku's add-ons and router set these
+TABLE_BEGIN, TABLE_END = "<!-- settings table: flask settings document -->", "<!-- end of settings table -->"
+
+
+def app_json(current: dict) -> dict:
+    """``app.json`` with one ``env`` entry per declared setting, described as declared (its
+    Heroku ``value`` and ``required`` kept)."""
+    env = {}
+    for setting in DECLARED:
+        if setting.env not in PLATFORM_SET:
+            env[setting.env] = {**current.get("env", {}).get(setting.env, {"required": False}),
+                                "description": setting.help}
+    return {**current, "env": env}
+
+
+def settings_table() -> str:
+    rows = [f"| `{s.env}` | {f'`{s.default}`' if s.default else '—'} | {s.help} |" for s in DECLARED]
+    return "\n".join([TABLE_BEGIN, "| Variable | Default | Meaning |", "|---|---|---|", *rows, TABLE_END])
+
+
+def operations_page(text: str) -> str:
+    before, _, rest = text.partition(TABLE_BEGIN)
+    _, _, after = rest.partition(TABLE_END)
+    return before + settings_table() + after
+
+
+def write_documents() -> list[Path]:
+    """Write ``app.json``'s env and the docs' settings table from :data:`DECLARED`."""
+    APP_JSON.write_text(json.dumps(app_json(json.loads(APP_JSON.read_text())), indent=2, ensure_ascii=True) + "\n")
+    OPERATIONS.write_text(operations_page(OPERATIONS.read_text()))
+    return [APP_JSON, OPERATIONS]

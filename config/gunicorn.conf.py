@@ -1,31 +1,39 @@
 """gunicorn settings, all from the environment (Heroku-style), and metrics across workers.
 
-PORT (default 8000), WEB_CONCURRENCY (worker processes, default 2), WEB_THREADS (threads per
-worker, default 4), FORWARDED_ALLOW_IPS (proxies trusted for X-Forwarded-*, default
-127.0.0.1; Heroku's router needs "*"), GUNICORN_TIMEOUT (default 30 s).
+PORT, WEB_CONCURRENCY (worker processes), WEB_THREADS (threads per worker),
+FORWARDED_ALLOW_IPS (proxies trusted for X-Forwarded-*; Heroku's router needs "*"),
+GUNICORN_TIMEOUT, GUNICORN_HOST and GUNICORN_ACCESS_LOG: declared, with their defaults, in
+``app/settings.py`` like every other setting.
 """
 
 import os
 import shutil
 import tempfile
 
-from gunicorn import glogging
-
-from app.logs import json_formatter
-
 # Metrics across worker processes (prometheus-client multiprocess mode): one folder per master.
+# Set before anything imports prometheus_client, which reads it once.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sinch-recorder-metrics-")
 
-bind = f"{os.environ.get('GUNICORN_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
+from gunicorn import glogging  # noqa: E402
+
+from app.logs import json_formatter  # noqa: E402
+from app.settings import default  # noqa: E402
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, default(name))
+
+
+bind = f"{_env('GUNICORN_HOST')}:{_env('PORT')}"
+workers = int(_env("WEB_CONCURRENCY"))
+threads = int(_env("WEB_THREADS"))
 worker_class = "gthread"
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+timeout = int(_env("GUNICORN_TIMEOUT"))
 graceful_timeout = 20
 keepalive = 5
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS")
+accesslog = _env("GUNICORN_ACCESS_LOG")
 errorlog = "-"
 
 
