@@ -7,31 +7,24 @@ order they depend on each other (see docs/development.md for the rooms and their
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from flask import Flask
-
-from app import (
-    api,
-    callbacks,
-    cli,
-    db,
-    errors,
-    health,
-    logs,
-    operator,
-    sidecar,
-    tasks,
-    web,
-)
-from app.recordings import copies
-from app.rules import loader as rules
-from app.settings import load_settings
-from app.sinch import fallback
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application. ``test_config`` overrides settings by their environment names."""
+    # The rooms are imported here, as flaskr's factory does, so that importing one module of the
+    # package (a pure core in a test, gunicorn's config, a benchmark) does not load them all.
+    from flask import Flask
+
+    from app import api, callbacks, cli, db, errors, health, logs, operator, sidecar, tasks, web
+    from app.recordings import copies
+    from app.rules import loader as rules
+    from app.settings import load_settings
+    from app.sinch import fallback
+
     settings = load_settings(os.environ, test_config)
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.extensions["settings"] = settings

@@ -35,6 +35,10 @@ keepalive = 5
 forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS")
 accesslog = _env("GUNICORN_ACCESS_LOG")
 errorlog = "-"
+# gunicorn ≥ 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/gunicorn.ctl):
+# two web processes on one machine (tests, a drill, a laptop running two checkouts) would take it
+# from each other. Nothing here uses gunicornc; signals (HUP, TERM) do the same.
+control_socket_disable = True
 
 
 class JsonLogger(glogging.Logger):
