@@ -21,19 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Float,
-    Index,
-    Integer,
-    LargeBinary,
-    SmallInteger,
-    String,
-    Text,
-    insert,
-    select,
-)
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, SmallInteger, String, Text, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 

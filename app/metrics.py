@@ -38,6 +38,10 @@ UPSTREAM_SECONDS = Histogram(
 VERIFICATIONS = Counter(
     "sinch_verifications_total", "Recording verifications, by outcome (verified, failed, retry)", ["outcome"]
 )
+CHECKS_REQUEUED = Counter(
+    "sinch_checks_requeued_total", "Checks the sweeper queued again because nothing was heard of them "
+    "for VERIFY_STALE_SECONDS (their worker died)"
+)
 VERIFY_SECONDS = Histogram(
     "sinch_verification_seconds", "Time to verify one recording (stat, stream, hash, probe)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),

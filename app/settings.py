@@ -185,6 +185,8 @@ DECLARED: tuple[Setting, ...] = (
             "available.", fields.Integer(validate=_RANGE(min=0, max=7 * 86400)), "recording_deadline_seconds"),
     Setting("VERIFY_DEADLINE_SECONDS", "900", "After recording_available, how long to wait for a file that is not "
             "there yet.", fields.Integer(validate=_RANGE(min=0, max=7 * 86400)), "verify_deadline_seconds"),
+    Setting("VERIFY_STALE_SECONDS", "600", "A check not heard of for this long (its worker was killed, say) is "
+            "queued again by the sweeper.", fields.Float(validate=_RANGE(min=10, max=86400)), "verify_stale_seconds"),
     Setting("VERIFY_RETRY_SECONDS", "5", "First retry delay of a verification; doubles up to 5 minutes.",
             fields.Float(validate=_RANGE(min=0, max=3600)), "verify_retry_seconds"),
     Setting("MAX_CALLBACK_BYTES", "65536", "Larger callback bodies get 413.",

@@ -11,6 +11,7 @@ queue), else the worker's app (:func:`use_app`).
 from __future__ import annotations
 
 from contextlib import nullcontext
+from datetime import datetime
 from functools import lru_cache
 
 from flask import has_app_context
@@ -75,6 +76,21 @@ def app_context():
     if _worker_app is None:
         raise RuntimeError("no app for this task: the worker runs with python -m app.worker")
     return _worker_app.app_context()
+
+
+def first_in_slot(name: str, slot: datetime, previous: datetime) -> bool:
+    """True for the first caller of ``name`` in this time slot, across every worker process that
+    shares the queue; later callers get False.
+
+    Every consumer's scheduler enqueues each periodic task, so with N worker processes (or dynos)
+    the task is queued N times per interval: it claims its slot first (an atomic set-if-absent in
+    the queue's storage, SQLite or Redis), and the key of the slot before is dropped, so one key
+    per task remains.
+    """
+    if not huey.put_if_empty(f"periodic.{name}.{slot:%Y%m%dT%H%M}", "1"):
+        return False
+    huey.delete(f"periodic.{name}.{previous:%Y%m%dT%H%M}")
+    return True
 
 
 @huey.task()

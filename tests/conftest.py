@@ -21,15 +21,7 @@ from app.journal import JournalEntry
 from app.recordings.models import Call, CopyJob, Recording
 from app.settings import load_settings
 from tests import storage_servers as servers
-from tests.support import (
-    APP_KEY,
-    APP_SECRET,
-    RULES_DIR,
-    Databases,
-    SinchClient,
-    Store,
-    unavailable,
-)
+from tests.support import APP_KEY, APP_SECRET, RULES_DIR, Databases, SinchClient, Store, unavailable
 
 RUN_ID = uuid.uuid4().hex[:10]
 _TMP = Path(tempfile.mkdtemp(prefix=f"sinch-recorder-tests-{RUN_ID}-"))

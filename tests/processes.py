@@ -73,10 +73,11 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def huey_worker(env: dict, log_path: Path, workers: int = 2):
-    """The task consumer, as the Procfile's worker runs it."""
+def huey_worker(env: dict, log_path: Path, workers: int = 2, *options: str):
+    """The task consumer, as the Procfile's worker runs it (``options``: more consumer options)."""
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(BIN / "python"), "-m", "app.worker", "-w", str(workers), "-k", "thread"],
+        process = subprocess.Popen([str(BIN / "python"), "-m", "app.worker", "-w", str(workers), "-k", "thread",
+                                    *options],
                                    cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:

@@ -2,13 +2,7 @@
 
 import json
 
-from app.settings import (
-    DECLARED,
-    PLATFORM_SET,
-    app_json,
-    load_settings,
-    operations_page,
-)
+from app.settings import DECLARED, PLATFORM_SET, app_json, load_settings, operations_page
 from app.tasks import build_storage
 from tests.processes import ROOT
 

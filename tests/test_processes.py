@@ -72,3 +72,32 @@ def test_release_phase_migrates_a_fresh_database(databases):
                                capture_output=True, text=True, env={**os.environ, "DATABASE_URL": url}, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert "Running upgrade  -> 0001" in completed.stderr
+
+
+def test_two_workers_sweep_once_per_minute(database_url, tmp_path):
+    """Each consumer's scheduler queues the minute's sweep; with two workers it is queued twice
+    (here by hand, the schedulers off with -n, so no minute boundary is waited for) and must run
+    once per minute across both."""
+    from contextlib import ExitStack
+
+    from app.recordings.tasks import sweep_recordings
+    from tests.processes import eventually, huey_worker
+
+    env = {"DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "instance")}
+    logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
+    with ExitStack() as stack:
+        for log in logs:
+            stack.enter_context(huey_worker(env, log, 1, "-n"))
+        sweep_recordings()
+        sweep_recordings()
+        lines = eventually(lambda: _sweep_lines(logs, 2), "the two queued sweeps to be taken", deadline=60)
+    ran = {}
+    for line in lines:
+        ran.setdefault(line["slot"], []).append(line["message"])
+    assert len(lines) == 2 and all(messages.count("sweep ran") == 1 for messages in ran.values()), ran
+
+
+def _sweep_lines(logs, expected: int):
+    lines = [json.loads(text) for log in logs if log.exists() for text in log.read_text().splitlines()
+             if '"sweep ' in text]
+    return lines if len(lines) >= expected else None

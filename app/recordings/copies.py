@@ -36,15 +36,7 @@ from app.recordings import status
 from app.recordings.catalogue import new_recording
 from app.recordings.models import CopyJob, Recording
 from app.recordings.verify import check
-from app.storage import (
-    READ_KEYS,
-    Backend,
-    Location,
-    LocationError,
-    StorageError,
-    parse_location,
-    reader,
-)
+from app.storage import READ_KEYS, Backend, Location, LocationError, StorageError, parse_location, reader
 from app.storage.lookup import read_settings, service_of
 
 log = logging.getLogger(__name__)

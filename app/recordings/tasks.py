@@ -10,9 +10,10 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from huey import crontab
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from app.db import db
-from app.metrics import VERIFICATIONS, VERIFY_SECONDS
+from app.metrics import CHECKS_REQUEUED, VERIFICATIONS, VERIFY_SECONDS
 from app.recordings import status
 from app.recordings.copies import recover_stalled, run
 from app.recordings.models import Recording
@@ -20,7 +21,7 @@ from app.recordings.retention import purge
 from app.recordings.verify import Verdict, check
 from app.storage import NotFound, StorageError
 from app.storage.lookup import read_backend
-from app.tasks import app_context, huey
+from app.tasks import app_context, first_in_slot, huey
 
 log = logging.getLogger(__name__)
 _table = Recording.__table__
@@ -30,6 +31,11 @@ VERIFIABLE = (status.AVAILABLE, status.MISSING, status.FAILED, status.VERIFIED)
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def retry_delay(settings, attempt: int) -> float:
+    """``VERIFY_RETRY_SECONDS``, doubling with each attempt, at most five minutes."""
+    return min(settings.verify_retry_seconds * 2 ** attempt, MAX_RETRY_DELAY)
 
 
 def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> str:
@@ -57,7 +63,7 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
         if verdict.outcome == "retry":
             waited = (now - (row["available_at"] or row["requested_at"])).total_seconds()
             if waited < settings.verify_deadline_seconds:
-                delay = min(settings.verify_retry_seconds * 2 ** attempt, MAX_RETRY_DELAY)
+                delay = retry_delay(settings, attempt)
                 pending = f"{verdict.reason}; check {attempt + 2} in {delay:.0f} s"
                 connection.execute(update(_table).where(_table.c.id == recording_id)
                                    .values(**bookkeeping, pending_reason=pending))
@@ -81,14 +87,26 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
 
 @huey.task()
 def verify_recording(recording_id: str, attempt: int = 0, force: bool = False) -> str:
+    """A check in the worker. When the database fails under it (down, cut, a lost commit), the
+    check is queued again with the same backoff as a file not there yet: nothing was written, and
+    moves are idempotent, so checking again is safe."""
     with app_context():
-        return verify_now(recording_id, attempt=attempt, force=force)
+        try:
+            return verify_now(recording_id, attempt=attempt, force=force)
+        except DBAPIError as error:
+            delay = retry_delay(current_app.extensions["settings"], attempt)
+            verify_recording.schedule((recording_id,), {"attempt": attempt + 1, "force": force}, delay=delay)
+            log.warning("recording check hit a database failure; retrying",
+                        extra={"recording_id": recording_id, "error": type(error).__name__, "delay": delay})
+            return "retry"
 
 
-def sweep_now(now: datetime | None = None, stale_seconds: float = 600) -> dict[str, int]:
-    """Recordings past their deadline: found → verify; not there → ``missing``. Lost checks re-run."""
+def sweep_now(now: datetime | None = None) -> dict[str, int]:
+    """Recordings past their deadline: found → verify; not there → ``missing``. Checks not heard
+    of for ``VERIFY_STALE_SECONDS`` (a killed worker loses its task: huey has no acks) run again."""
     now = now or _now()
     ruleset = current_app.extensions["rules"].current
+    stale_seconds = current_app.extensions["settings"].verify_stale_seconds
     report = {"found": 0, "missing": 0, "requeued": 0, "unreachable": 0}
     with db.engine.connect() as connection:
         overdue = connection.execute(select(_table).where(
@@ -122,24 +140,36 @@ def sweep_now(now: datetime | None = None, stale_seconds: float = 600) -> dict[s
             verify_recording(row["id"])
     for recording_id in stale:
         report["requeued"] += 1
+        CHECKS_REQUEUED.inc()
+        log.warning("a check was not heard of for VERIFY_STALE_SECONDS; queued again",
+                    extra={"recording_id": recording_id, "stale_seconds": stale_seconds})
         verify_recording(recording_id)
     return report
 
 
 @huey.periodic_task(crontab(minute="*"))
-def sweep_recordings() -> dict[str, int]:
+def sweep_recordings() -> dict[str, int] | None:
+    """Every minute, once across all workers (``first_in_slot``)."""
+    minute = _now().replace(second=0, microsecond=0)
+    if not first_in_slot("sweep", minute, minute - timedelta(minutes=1)):
+        log.info("sweep skipped: another worker took this minute", extra={"slot": minute.isoformat()})
+        return None
     with app_context():
         report = sweep_now()
         report["copies_failed"], requeued = recover_stalled(db.engine, _now())
         for job_id in requeued:
             copy_recording(job_id)
         report["copies_requeued"] = len(requeued)
-        return report
+    log.info("sweep ran", extra={"slot": minute.isoformat(), **report})
+    return report
 
 
 @huey.periodic_task(crontab(minute="17", hour="*"))
-def purge_expired_recordings() -> dict:
-    """Retention: delete what is past its rule's retain_days, every hour."""
+def purge_expired_recordings() -> dict | None:
+    """Retention: delete what is past its rule's retain_days, every hour, once across all workers."""
+    hour = _now().replace(minute=0, second=0, microsecond=0)
+    if not first_in_slot("purge", hour, hour - timedelta(hours=1)):
+        return None
     with app_context():
         return purge(current_app.extensions["rules"].current, _now())
 

@@ -24,13 +24,7 @@ from app.rules.model import Ruleset
 from app.rules.schema import RulesError, load_ruleset
 from app.settings import SettingsError, load_settings
 from app.sidecar.merge import merge
-from app.sinch.events import (
-    DOMAINS,
-    TO_TYPES,
-    CallbackError,
-    guess_to_type,
-    parse_callback,
-)
+from app.sinch.events import DOMAINS, TO_TYPES, CallbackError, guess_to_type, parse_callback
 from app.sinch.options import CALL_HEADER
 from app.sinch.svaml import SvamlError, render
 

@@ -17,39 +17,13 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from marshmallow import (
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    post_load,
-    pre_load,
-    validate,
-    validates_schema,
-)
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from app.placeholders import Template, TemplateError
 from app.rules.engine import RuleIndex
 from app.rules.matching import PatternSet, Window, parse_days
-from app.rules.model import (
-    Announcement,
-    Conditions,
-    Connect,
-    Consent,
-    Destination,
-    RecordPlan,
-    Rule,
-    Ruleset,
-    Upstream,
-)
-from app.sinch.svaml import (
-    ACTIONS_ALLOWED,
-    FORMATS,
-    MAX_CALL_SECONDS,
-    MAX_CONFERENCE_ID,
-    MAX_SAY_CHARS,
-    MOH,
-)
+from app.rules.model import Announcement, Conditions, Connect, Consent, Destination, RecordPlan, Rule, Ruleset, Upstream
+from app.sinch.svaml import ACTIONS_ALLOWED, FORMATS, MAX_CALL_SECONDS, MAX_CONFERENCE_ID, MAX_SAY_CHARS, MOH
 from app.storage import READ_KEYS
 from app.storage.keys import KeyTemplate
 from app.validation import flatten_messages

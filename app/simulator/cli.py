@@ -19,13 +19,7 @@ from app.recordings.models import Recording
 from app.recordings.status import FAILED, MISSING, VERIFIED, is_final
 from app.settings import PROJECT_ROOT
 from app.simulator.local_s3 import serve
-from app.simulator.platform import (
-    CallReport,
-    CallSpec,
-    Endpoints,
-    Misbehaviour,
-    Platform,
-)
+from app.simulator.platform import CallReport, CallSpec, Endpoints, Misbehaviour, Platform
 from app.sinch.events import DOMAINS, TO_TYPES
 from app.sinch.options import CALL_HEADER
 from app.storage import StorageError

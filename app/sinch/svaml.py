@@ -19,14 +19,7 @@ import binascii
 import re
 from typing import Any, Iterable
 
-from marshmallow import (
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-    validates_schema,
-)
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from marshmallow_oneofschema import OneOfSchema
 
 from app.validation import describe, flatten_messages

@@ -9,20 +9,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from app.storage.backend import (
-    AccessDenied,
-    Backend,
-    Changed,
-    NotFound,
-    ObjectInfo,
-    StorageError,
-)
-from app.storage.locations import (
-    Location,
-    LocationError,
-    parse_connection_string,
-    parse_location,
-)
+from app.storage.backend import AccessDenied, Backend, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.locations import Location, LocationError, parse_connection_string, parse_location
 
 READ_KEYS = {
     "s3": {"endpoint_url", "access_key", "secret_key", "region", "session_token"},

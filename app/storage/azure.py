@@ -13,22 +13,9 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import (
-    BlobSasPermissions,
-    BlobServiceClient,
-    ContentSettings,
-    generate_blob_sas,
-)
+from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
 
-from app.storage.backend import (
-    CHUNK,
-    PART,
-    AccessDenied,
-    Changed,
-    NotFound,
-    ObjectInfo,
-    StorageError,
-)
+from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location, parse_connection_string
 
 

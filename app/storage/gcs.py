@@ -13,15 +13,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
-from app.storage.backend import (
-    CHUNK,
-    PART,
-    AccessDenied,
-    Changed,
-    NotFound,
-    ObjectInfo,
-    StorageError,
-)
+from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location
 
 # Resumable uploads send one part at a time (no parallel parts as in S3 or Azure), so a larger part

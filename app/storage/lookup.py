@@ -8,14 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from app.storage import (
-    Backend,
-    Location,
-    StorageError,
-    parse_connection_string,
-    parse_location,
-    reader,
-)
+from app.storage import Backend, Location, StorageError, parse_connection_string, parse_location, reader
 
 
 def read_settings(ruleset, row: Mapping) -> dict:

@@ -12,14 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from app.rules.model import Destination
-from app.storage import (
-    AccessDenied,
-    NotFound,
-    StorageError,
-    parse_location,
-    reader,
-    writer,
-)
+from app.storage import AccessDenied, NotFound, StorageError, parse_location, reader, writer
 
 
 @dataclass

@@ -9,15 +9,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from app.storage.backend import (
-    CHUNK,
-    PART,
-    AccessDenied,
-    Changed,
-    NotFound,
-    ObjectInfo,
-    StorageError,
-)
+from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location
 
 _ADVICE = {
@@ -78,6 +70,8 @@ class S3Backend:
         body = response["Body"]
         try:
             yield from body.iter_chunks(CHUNK)
+        except BotoCoreError as error:  # the connection broke mid-read (incomplete body, reset, timeout)
+            raise StorageError(f"read {location}: the store stopped mid-read ({type(error).__name__})") from None
         finally:
             body.close()
 

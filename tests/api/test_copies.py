@@ -10,14 +10,7 @@ import yaml
 from sqlalchemy import insert, select, text
 
 from app.db import db
-from app.recordings.copies import (
-    FAILED,
-    STREAMED,
-    Stream,
-    Target,
-    method_for,
-    recover_stalled,
-)
+from app.recordings.copies import FAILED, STREAMED, Stream, Target, method_for, recover_stalled
 from app.recordings.models import CopyJob, Recording
 from app.simulator.audio import audio
 from app.storage import parse_location, reader

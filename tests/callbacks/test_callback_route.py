@@ -4,14 +4,7 @@ import pytest
 
 from app.sinch.svaml import render
 from tests import payloads
-from tests.support import (
-    APP_KEY,
-    APP_SECRET,
-    OTHER_KEY,
-    OTHER_SECRET,
-    SinchClient,
-    journal_rows,
-)
+from tests.support import APP_KEY, APP_SECRET, OTHER_KEY, OTHER_SECRET, SinchClient, journal_rows
 
 
 @pytest.mark.parametrize("payload, action", [

@@ -180,3 +180,31 @@ def test_a_corrupt_upload_fails_on_the_stores_own_checksum(flow):
     flow.queue.run(flow.app)
     row = flow.one(call_id="corrupt-1")
     assert row.status == "failed" and "checksum mismatch: the store's MD5" in row.failure_reason
+
+
+def test_a_check_the_database_fails_under_is_queued_again(make_app, queue):
+    """The database down under a check: the task is scheduled again (it used to fail for good)."""
+    from app.recordings.tasks import verify_recording
+
+    down = make_app(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none", VERIFY_RETRY_SECONDS="2")
+    verify_recording("some-recording", attempt=3)
+    assert queue.run(down) == 1
+    [again] = queue.scheduled()
+    assert again.args == ("some-recording",) and again.kwargs["attempt"] == 4
+    assert 14 <= (again.eta - datetime.utcnow()).total_seconds() <= 16  # 2 s doubled three times
+
+
+def test_the_sweeper_queues_a_silent_check_again_after_the_configured_stale_time(make_app, store, queue, tmp_path):
+    from prometheus_client import REGISTRY
+
+    (tmp_path / "rules.yaml").write_text(store.ruleset())
+    app = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), VERIFY_STALE_SECONDS="30")
+    flow = Flow(app, store, queue)
+    uri = flow.call("stale-1")
+    flow.notify("stale-1", "recording_available", uri)  # its check is queued, then lost (no worker)
+    row = flow.one(call_id="stale-1")
+    counted = REGISTRY.get_sample_value("sinch_checks_requeued_total") or 0.0
+    with app.app_context():
+        assert sweep_now(row.available_at + timedelta(seconds=29))["requeued"] == 0
+        assert sweep_now(row.available_at + timedelta(seconds=31))["requeued"] == 1
+    assert REGISTRY.get_sample_value("sinch_checks_requeued_total") == counted + 1

@@ -3,14 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.rules.matching import (
-    PatternSet,
-    Window,
-    canonical,
-    in_sample,
-    parse_days,
-    sample_bucket,
-)
+from app.rules.matching import PatternSet, Window, canonical, in_sample, parse_days, sample_bucket
 
 
 @pytest.mark.parametrize("value, expected", [

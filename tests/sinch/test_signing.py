@@ -4,14 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from app.sinch import signing
-from app.sinch.signing import (
-    content_md5,
-    parse_timestamp,
-    sign,
-    signature,
-    string_to_sign,
-    verify,
-)
+from app.sinch.signing import content_md5, parse_timestamp, sign, signature, string_to_sign, verify
 
 # Reference §5.2: the documented callback example, recomputed and verified there.
 KEY = "669E367E-6BBA-48AB-AF15-266871C28135"

@@ -98,3 +98,37 @@ def test_a_sigv4_link_downloads_from_a_store_that_checks_signatures(store, backe
     url = backend.presign(here, 60)
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url
     assert requests.get(url, timeout=10).content == b"sigv4 audio"
+
+
+def test_a_store_that_dies_mid_read_is_a_storage_error_and_the_check_asks_to_retry(tmp_path):
+    """SeaweedFS killed after the first chunk: the read says so as a StorageError (it leaked
+    botocore's own error, which failed the check for good), and the check's verdict is retry."""
+    import os
+    import signal
+
+    from app.recordings.verify import check
+    from app.storage import StorageError
+    from tests.storage_servers import S3_SERVICE, ServerMissing, s3_client, start_seaweedfs
+    from tests.support import unavailable
+
+    try:
+        server = start_seaweedfs()
+    except ServerMissing as missing:
+        unavailable(f"{missing} is not installed")
+    try:
+        s3_client(server.endpoint, *S3_SERVICE).create_bucket(Bucket="dies")
+        here = parse_location("s3://dies/big.mp3")
+        data = os.urandom(48 * 1024 * 1024)
+        s3_client(server.endpoint, *S3_SERVICE).put_object(Bucket="dies", Key="big.mp3", Body=data)
+        backend = reader("s3", {"endpoint_url": server.endpoint, "access_key": S3_SERVICE[0],
+                                "secret_key": S3_SERVICE[1], "region": "us-east-1"})
+        chunks = backend.open(here)
+        first = next(chunks)
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(10)
+        with pytest.raises(StorageError, match="stopped mid-read|cannot reach"):
+            total = len(first) + sum(len(chunk) for chunk in chunks)
+            assert total < len(data), "the whole object was buffered before the kill; the test proves nothing"
+        assert check(backend, here, expected_format="mp3", min_duration_ms=0).outcome == "retry"
+    finally:
+        server.close()
