@@ -1,5 +1,7 @@
 """Liveness, readiness and metrics: ``/healthz`` (no I/O), ``/readyz`` (database and queue), ``/metrics``."""
 
+from datetime import datetime, timezone
+
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
@@ -7,6 +9,7 @@ from sqlalchemy import func, select
 from app.db import db, pending_migrations
 from app.metrics import StateCollector, exposition
 from app.recordings.models import Recording
+from app.recordings.queries import overdue_count
 from app.rules.loader import DEMO_WARNING
 
 bp = Blueprint("health", __name__)
@@ -57,5 +60,10 @@ def metrics():
         with db.engine.connect() as connection:
             return connection.execute(select(Recording.status, func.count()).group_by(Recording.status)).all()
 
-    state = StateCollector(count_statuses, current_app.extensions["huey"].pending_count)
-    return Response(exposition(state), content_type=CONTENT_TYPE_LATEST)
+    def count_overdue():
+        with db.engine.connect() as connection:
+            return overdue_count(connection, datetime.now(timezone.utc),
+                                 current_app.extensions["settings"].verify_deadline_seconds)
+
+    state = StateCollector(count_statuses, current_app.extensions["huey"].pending_count, count_overdue)
+    return Response(exposition(state, current_app.extensions["shared_counts"]), content_type=CONTENT_TYPE_LATEST)

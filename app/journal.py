@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from redis.exceptions import ResponseError
 from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, SmallInteger, String, Text, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
@@ -117,67 +118,146 @@ def store(entry: Entry, also: Callable[[Connection], None] | None = None, *, ret
 _spool_lock = threading.Lock()
 
 
-def spool(entry: Entry, spool_dir: Path, error: Exception) -> None:
-    """Keep ``entry`` in the spool file because the database failed with ``error`` (logged, counted)."""
-    JOURNAL_FAILURES.inc()
-    log.error("journal write failed; the callback goes to the spool",
-              extra={"error": type(error).__name__, "call_id": entry.call_id})
-    record = _values(entry)
-    record["received_at"] = entry.received_at.astimezone(timezone.utc).isoformat()
-    record["body"] = base64.b64encode(entry.body).decode()
-    line = json.dumps(record, separators=(",", ":")) + "\n"
-    try:
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        with _spool_lock, open(spool_dir / f"journal-{os.getpid()}.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(line)
-    except OSError:
-        log.critical("journal spool failed too; callback kept only in this log",
-                     extra={"call_id": entry.call_id, "event": entry.event})
+class Spool:
+    """Where journal entries wait while the database cannot take them.
 
-
-def spooled(spool_dir: Path) -> list[dict]:
-    """Every entry waiting in the spool, oldest file first."""
-    entries = []
-    for path in sorted(spool_dir.glob("journal-*.jsonl")):
-        with open(path, encoding="utf-8") as handle:
-            entries.extend(json.loads(line) for line in handle if line.strip())
-    return entries
-
-
-def import_spool(spool_dir: Path, *, own_only: bool = False) -> tuple[int, datetime | None]:
-    """Move spooled entries into the database; returns how many were moved and when the oldest
-    of them was received (what a replay must start from).
-
-    Each file is claimed first (renamed under the spool lock), so lines spooled meanwhile go to
-    a fresh file instead of being lost; if the database fails, the claimed file goes back to the
-    spool. ``own_only``: just this process's file (other live processes may still write theirs).
+    With Redis (``REDIS_URL``) they go to one list shared by every process and dyno, so a dyno
+    restarted during an outage loses nothing and any live process can import them; without it,
+    or when Redis fails too, to a file of this process (``journal-<pid>.jsonl``) under the
+    instance folder. Every entry keeps its own id, so importing twice stores it once.
     """
-    moved, oldest = 0, None
-    pattern = f"journal-{os.getpid()}[.-]*jsonl" if own_only else "journal-*.jsonl"
-    for path in sorted(spool_dir.glob(pattern)):
-        claimed = path.with_name(f"{path.name}.importing-{uuid.uuid4().hex[:8]}")
-        with _spool_lock:
+
+    def __init__(self, folder: Path, redis=None, key: str = "sinch-recorder:journal-spool"):
+        self.folder, self.redis, self.key = folder, redis, key
+
+    def put(self, entry: Entry, error: Exception) -> None:
+        """Keep ``entry`` because the database failed with ``error`` (logged, counted)."""
+        JOURNAL_FAILURES.inc()
+        log.error("journal write failed; the callback goes to the spool",
+                  extra={"error": type(error).__name__, "call_id": entry.call_id})
+        record = _values(entry)
+        record["received_at"] = entry.received_at.astimezone(timezone.utc).isoformat()
+        record["body"] = base64.b64encode(entry.body).decode()
+        line = json.dumps(record, separators=(",", ":"))
+        if self.redis is not None:
             try:
-                path.replace(claimed)
-            except FileNotFoundError:
-                continue
+                self.redis.rpush(self.key, line)
+                return
+            except Exception as failure:  # Redis is down too: this process's file keeps it
+                log.error("Redis refused the spooled callback too; it goes to this process's file",
+                          extra={"error": type(failure).__name__, "call_id": entry.call_id})
+        self._append([line])
+
+    def _append(self, lines: list[str]) -> None:
         try:
-            with open(claimed, encoding="utf-8") as handle:
-                rows = [_row(json.loads(line)) for line in handle if line.strip()]
-            if rows:
-                with db.engine.begin() as connection:
-                    rows = _not_yet_journaled(connection, rows)
-                    if rows:
-                        connection.execute(_insert, rows)
-        except Exception:
-            claimed.replace(spool_dir / f"journal-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")  # back, untouched
-            raise
-        claimed.unlink()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with _spool_lock, open(self.folder / f"journal-{os.getpid()}.jsonl", "a", encoding="utf-8") as handle:
+                handle.writelines(line + "\n" for line in lines)
+        except OSError:
+            log.critical("journal spool failed too; callbacks kept only in this log", extra={"lines": len(lines)})
+
+    def waiting(self) -> list[dict]:
+        """Every entry waiting: in Redis, then in this folder's files, oldest file first."""
+        lines = list(self._shared_lines())
+        for path in sorted(self.folder.glob("journal-*.jsonl")):
+            with open(path, encoding="utf-8") as handle:
+                lines.extend(line for line in handle if line.strip())
+        return [json.loads(line) for line in lines]
+
+    def _shared_lines(self):
+        if self.redis is None:
+            return []
+        keys = [self.key, *self.redis.scan_iter(match=f"{self.key}:importing:*")]
+        return [line.decode() for key in keys for line in self.redis.lrange(key, 0, -1)]
+
+    def import_waiting(self, *, own_only: bool = False) -> tuple[int, datetime | None]:
+        """Move waiting entries into the database: the shared ones (Redis) and this folder's
+        files (``own_only``: just this process's). Returns how many were moved and when the
+        oldest of them was received (where a replay must start)."""
+        moved, oldest = 0, None
+        for rows in self._claimed_shared_rows():
+            count, first = rows
+            moved, oldest = moved + count, _earliest(oldest, first)
+        count, first = self._import_files(own_only)
+        return moved + count, _earliest(oldest, first)
+
+    def _claimed_shared_rows(self):
+        """Claim the Redis list (renamed, so new entries start a fresh one), import it, drop it;
+        on failure the lines go back. Lists claimed by a process that died mid-import are
+        imported too."""
+        if self.redis is None:
+            return
+        claimed = f"{self.key}:importing:{uuid.uuid4().hex[:8]}"
+        try:
+            self.redis.rename(self.key, claimed)
+        except ResponseError:  # no such key: nothing new was spooled
+            pass
+        for key in list(self.redis.scan_iter(match=f"{self.key}:importing:*")):
+            lines = [line.decode() for line in self.redis.lrange(key, 0, -1)]
+            try:
+                yield _insert_new([_row(json.loads(line)) for line in lines])
+            except Exception:
+                if lines:
+                    self.redis.rpush(self.key, *lines)
+                self.redis.delete(key)
+                raise
+            self.redis.delete(key)
+
+    def _import_files(self, own_only: bool) -> tuple[int, datetime | None]:
+        """Each file is claimed first (renamed under the spool lock), so lines spooled meanwhile
+        go to a fresh file instead of being lost; if the database fails, it goes back."""
+        moved, oldest = 0, None
+        pattern = f"journal-{os.getpid()}[.-]*jsonl" if own_only else "journal-*.jsonl"
+        for path in sorted(self.folder.glob(pattern)):
+            claimed = path.with_name(f"{path.name}.importing-{uuid.uuid4().hex[:8]}")
+            with _spool_lock:
+                try:
+                    path.replace(claimed)
+                except FileNotFoundError:
+                    continue
+            try:
+                with open(claimed, encoding="utf-8") as handle:
+                    count, first = _insert_new([_row(json.loads(line)) for line in handle if line.strip()])
+            except Exception:
+                claimed.replace(self.folder / f"journal-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")  # back, untouched
+                raise
+            claimed.unlink()
+            moved, oldest = moved + count, _earliest(oldest, first)
+        return moved, oldest
+
+    def hand_off(self) -> int:
+        """Before this process exits: its file's entries into the database, else into Redis.
+        Returns how many left the file."""
+        try:
+            return self._import_files(own_only=True)[0]
+        except Exception as error:
+            if self.redis is None:
+                log.error("the spool stays on this disk: the database is still down and there is no Redis",
+                          extra={"error": type(error).__name__})
+                return 0
+        lines, paths = [], sorted(self.folder.glob(f"journal-{os.getpid()}[.-]*jsonl"))
+        for path in paths:
+            lines.extend(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+        if lines:
+            self.redis.rpush(self.key, *lines)
+        for path in paths:
+            path.unlink()
+        return len(lines)
+
+
+def _insert_new(rows: list[dict]) -> tuple[int, datetime | None]:
+    """Insert the rows not in the journal yet (by entry id); how many, and the oldest's time."""
+    if not rows:
+        return 0, None
+    with db.engine.begin() as connection:
+        rows = _not_yet_journaled(connection, rows)
         if rows:
-            first = min(row["received_at"] for row in rows)
-            oldest = min(first, oldest) if oldest else first
-        moved += len(rows)
-    return moved, oldest
+            connection.execute(_insert, rows)
+    return len(rows), min((row["received_at"] for row in rows), default=None)
+
+
+def _earliest(one: datetime | None, other: datetime | None) -> datetime | None:
+    return min(filter(None, (one, other)), default=None)
 
 
 def _not_yet_journaled(connection: Connection, rows: list[dict]) -> list[dict]:

@@ -6,10 +6,13 @@ when it runs on the same machine. Gauges that describe shared state (recordings 
 depth) are computed at scrape time by :class:`StateCollector`.
 """
 
+import logging
 import os
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+
+log = logging.getLogger(__name__)
 
 CALLBACKS = Counter(
     "sinch_callbacks_total", "Callbacks received, by event and outcome", ["event", "outcome"]
@@ -48,11 +51,56 @@ VERIFY_SECONDS = Histogram(
 )
 
 
-class StateCollector:
-    """Recordings by status and the task queue's depth, read when Prometheus scrapes."""
+class SharedCounts:
+    """What the worker counts, shared through the queue's Redis so that every web dyno's
+    ``/metrics`` shows it (a dyno's prometheus counters stay with its own processes).
 
-    def __init__(self, count_statuses, queue_depth):
-        self.count_statuses, self.queue_depth = count_statuses, queue_depth
+    Without Redis the counts are not shared: on one machine, the worker's own counters are the
+    ones above. A failing Redis never fails the work that was being counted.
+    """
+
+    def __init__(self, redis=None, key: str = "sinch-recorder:metrics"):
+        self.redis, self.key = redis, key
+
+    def add(self, field: str, amount: float = 1.0) -> None:
+        if self.redis is None:
+            return
+        try:
+            self.redis.hincrbyfloat(self.key, field, amount)
+        except Exception as error:  # noqa: BLE001 — a metric is never worth a failed check
+            log.warning("could not share a worker count", extra={"field": field, "error": type(error).__name__})
+
+    def verification(self, outcome: str, seconds: float) -> None:
+        self.add(f"verifications:{outcome}")
+        self.add("verification_seconds:sum", seconds)
+        self.add("verification_seconds:count")
+
+    def collect(self):
+        if self.redis is None:
+            return
+        try:
+            values = {name.decode(): float(value) for name, value in self.redis.hgetall(self.key).items()}
+        except Exception:  # Redis is down: leave these out rather than fail the scrape
+            return
+        outcomes = CounterMetricFamily("sinch_worker_verifications", "Verifications by outcome, counted by every "
+                                       "worker (shared through Redis)", labels=["outcome"])
+        for name, value in sorted(values.items()):
+            if name.startswith("verifications:"):
+                outcomes.add_metric([name.split(":", 1)[1]], value)
+        yield outcomes
+        yield SummaryMetricFamily("sinch_worker_verification_seconds", "Time to verify one recording, every worker",
+                                  count_value=values.get("verification_seconds:count", 0.0),
+                                  sum_value=values.get("verification_seconds:sum", 0.0))
+        yield CounterMetricFamily("sinch_worker_checks_requeued", "Checks queued again after VERIFY_STALE_SECONDS "
+                                  "of silence, every worker", value=values.get("checks_requeued", 0.0))
+
+
+class StateCollector:
+    """Recordings by status, those overdue, and the task queue's depth, read when Prometheus
+    scrapes (the same on every web dyno: they come from the database and the queue)."""
+
+    def __init__(self, count_statuses, queue_depth, count_overdue=None):
+        self.count_statuses, self.queue_depth, self.count_overdue = count_statuses, queue_depth, count_overdue
 
     def collect(self):
         recordings = GaugeMetricFamily("sinch_recordings", "Catalogued recordings by status", labels=["status"])
@@ -63,12 +111,18 @@ class StateCollector:
         except Exception:  # the database is down: leave the gauge out rather than fail the scrape
             pass
         try:
+            if self.count_overdue is not None:
+                yield GaugeMetricFamily("sinch_recordings_overdue", "Recordings not final past their deadline "
+                                        "(alert when above 0 for long)", value=self.count_overdue())
+        except Exception:
+            pass
+        try:
             yield GaugeMetricFamily("sinch_queue_depth", "Tasks waiting in the queue", value=self.queue_depth())
         except Exception:
             pass
 
 
-def exposition(state: StateCollector) -> bytes:
+def exposition(state: StateCollector, shared: SharedCounts | None = None) -> bytes:
     """The text exposition: this process, or every process when in multiprocess mode."""
     from prometheus_client import REGISTRY
 
@@ -81,6 +135,8 @@ def exposition(state: StateCollector) -> bytes:
         registry = CollectorRegistry()
         registry.register(_Forward(REGISTRY))
     registry.register(state)
+    if shared is not None and shared.redis is not None:
+        registry.register(shared)
     return generate_latest(registry)
 
 

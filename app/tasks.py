@@ -19,6 +19,7 @@ from huey import Huey
 from huey.storage import BaseStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
 
+from app.metrics import SharedCounts
 from app.settings import Settings
 
 
@@ -60,7 +61,11 @@ def configure(settings: Settings) -> Huey:
 
 
 def init_app(app) -> None:
-    app.extensions["huey"] = configure(app.extensions["settings"])
+    """The queue, and the worker counts shared through it when it is Redis (``SharedCounts``)."""
+    settings = app.extensions["settings"]
+    app.extensions["huey"] = configure(settings)
+    redis = huey.storage.conn if isinstance(huey.storage, RedisStorage) else None
+    app.extensions["shared_counts"] = SharedCounts(redis, f"{settings.huey_name}:metrics")
 
 
 def use_app(app) -> None:

@@ -78,3 +78,20 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    """A worker that stops (SIGTERM on a deploy or a dyno's daily restart: Heroku gives 30 s)
+    hands its spool to the database, or to Redis when the database is still down, so what it
+    spooled does not stay on a disk that is about to be thrown away."""
+    app = getattr(worker, "wsgi", None)
+    runtime = app.extensions.get("sinch_recorder") if app is not None else None
+    if runtime is None:
+        return
+    try:
+        with app.app_context():
+            moved = runtime.spool.hand_off()
+        if moved:
+            server.log.info(f"handed {moved} spooled callback(s) on before exiting")
+    except Exception as error:  # nothing more can be done on the way out; the file stays
+        server.log.error(f"could not hand the spool on ({type(error).__name__}); it stays in the instance folder")

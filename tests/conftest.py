@@ -42,7 +42,7 @@ def pytest_configure(config):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    tasks.huey.flush()  # this run's queue keys (Redis) or tables (SQLite)
+    tasks.configure(load_settings(os.environ)).flush()  # this run's queue (a test may have pointed it elsewhere)
     shutil.rmtree(_TMP, ignore_errors=True)
 
 
@@ -86,10 +86,14 @@ def make_app(database_url, tmp_path):
         created.append(app)
         return app
 
-    with factory().app_context():
+    first = factory()
+    with first.app_context():
         for model in (JournalEntry, Recording, Call, CopyJob):
             db.session.execute(model.__table__.delete())
         db.session.commit()
+    spool = first.extensions["sinch_recorder"].spool  # with Redis, the spool is shared by the run
+    if spool.redis is not None:
+        spool.redis.delete(spool.key, *spool.redis.scan_iter(match=f"{spool.key}:importing:*"))
     yield factory
     for app in created:
         app.extensions["copies"].wait(60)  # no copy thread outlives its test

@@ -29,6 +29,10 @@ class TcpProxy:
         """Stop listening and drop every open connection, as a restarting server does."""
         listener, self.listener = self.listener, None
         if listener is not None:
+            try:  # wakes the thread blocked in accept(): close() alone leaves it accepting (Linux)
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         with self.lock:
             for connection in self.connections:

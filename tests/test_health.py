@@ -54,3 +54,21 @@ def test_metrics_add_up_across_gunicorn_workers(database_url, tmp_path):
         text = requests.get(f"{base}/metrics", timeout=5).text
     line = next(l for l in text.splitlines() if l.startswith('sinch_callbacks_total{event="ice",outcome="answered"}'))
     assert float(line.split()[-1]) == 20.0
+
+
+def test_metrics_count_recordings_overdue_at_scrape_time(app):
+    from datetime import datetime, timedelta, timezone
+
+    from app.db import db
+    from app.recordings.catalogue import new_recording
+
+    now = datetime.now(timezone.utc)
+    with app.app_context(), db.engine.begin() as connection:
+        new_recording(connection, call_id="late", destination_url="s3://b/late.mp3", format="mp3", requested_at=now - timedelta(hours=2),
+                      expected_by=now - timedelta(minutes=1))                    # never available in time
+        new_recording(connection, call_id="unproven", destination_url="s3://b/unproven.mp3", format="mp3", initial="available",
+                      requested_at=now - timedelta(hours=2), available_at=now - timedelta(hours=1))  # never proven
+        new_recording(connection, call_id="fine", destination_url="s3://b/fine.mp3", format="mp3", requested_at=now,
+                      expected_by=now + timedelta(minutes=10))
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    assert "sinch_recordings_overdue 2.0" in text

@@ -10,7 +10,9 @@ import logging
 from datetime import datetime, timezone
 
 from flask import Blueprint, Flask, Response, current_app, g, request
+from huey.storage import RedisStorage
 
+from app import journal
 from app.callbacks.handler import CallbackRuntime, Incoming, handle
 from app.callbacks.replies import Replier
 from app.db import db
@@ -27,10 +29,17 @@ def init_app(app: Flask) -> None:
     settings = app.extensions["settings"]
     replier = Replier(decide=rules_decider(app.extensions["rules"]), fallback=app.extensions["fallback"],
                       load_call=call_state, sidecar=app.extensions["sidecar"])
-    app.extensions["sinch_recorder"] = CallbackRuntime(settings=settings, replier=replier,
-                                                       spool_dir=settings.instance_path / "spool")
+    app.extensions["sinch_recorder"] = CallbackRuntime(settings=settings, replier=replier, spool=spool_of(app))
     app.register_blueprint(bp)
     _warn_about(settings)
+
+
+def spool_of(app: Flask) -> journal.Spool:
+    """The journal's spool: the queue's Redis when there is one (shared by every dyno), else files
+    in this instance folder."""
+    storage, settings = app.extensions["huey"].storage, app.extensions["settings"]
+    redis = storage.conn if isinstance(storage, RedisStorage) else None
+    return journal.Spool(settings.instance_path / "spool", redis, f"{settings.huey_name}:journal-spool")
 
 
 def rules_decider(holder):

@@ -8,7 +8,6 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import journal
 from app.callbacks.recovery import bring_back
 
 cli = AppGroup("journal", help="The callback journal.")
@@ -18,18 +17,19 @@ cli = AppGroup("journal", help="The callback journal.")
 @click.option("--import", "do_import", is_flag=True, help="Move the spooled entries into the database.")
 def spool_command(do_import: bool) -> None:
     """Show (or import) callbacks spooled while the database was unavailable."""
-    spool_dir = current_app.extensions["sinch_recorder"].spool_dir
+    spool = current_app.extensions["sinch_recorder"].spool
     if do_import:
         try:
-            moved, _ = journal.import_spool(spool_dir)
+            moved, _ = spool.import_waiting()
         except Exception as error:
             raise click.ClickException(
                 f"the database is still unavailable ({type(error).__name__}); nothing was lost, try again later"
             )
         click.echo(f"imported {moved} spooled callback(s) into the journal")
         return
-    entries = journal.spooled(spool_dir)
-    click.echo(f"{len(entries)} callback(s) waiting in {spool_dir}")
+    entries = spool.waiting()
+    where = f"Redis ({spool.key}) and {spool.folder}" if spool.redis is not None else str(spool.folder)
+    click.echo(f"{len(entries)} callback(s) waiting in {where}")
     for record in entries:
         click.echo(f"  {record['received_at']}  {record.get('event') or '-':6}  {record.get('call_id') or '-'}  {record['outcome']}")
     if entries:
@@ -52,9 +52,9 @@ def _moment(text: str, name: str) -> datetime:
 def replay_command(since: str, until: str | None, call_id: str | None, dry_run: bool) -> None:
     """Re-drive stored DiCE and notify callbacks through their handlers (idempotent)."""
     start, end = _moment(since, "--since"), (_moment(until, "--until") if until else None)
-    spool_dir = current_app.extensions["sinch_recorder"].spool_dir
-    if not dry_run and journal.spooled(spool_dir):
-        click.echo(f"imported {journal.import_spool(spool_dir)[0]} spooled callback(s) first")
+    spool = current_app.extensions["sinch_recorder"].spool
+    if not dry_run and spool.waiting():
+        click.echo(f"imported {spool.import_waiting()[0]} spooled callback(s) first")
     settings = current_app.extensions["settings"]
     with click.progressbar(length=0, label="replaying") as bar:
         report = bring_back(start, end, call_id=call_id, dry_run=dry_run,

@@ -18,7 +18,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from flask import current_app, g, has_request_context
 
@@ -64,11 +63,11 @@ class CallbackRuntime:
 
     settings: Settings
     replier: Replier
-    spool_dir: Path
+    spool: journal.Spool
     recovery: Recovery = field(init=False)
 
     def __post_init__(self) -> None:
-        self.recovery = Recovery(self.spool_dir)
+        self.recovery = Recovery(self.spool)
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> bytes:
@@ -129,7 +128,7 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
         if saver is not None:  # the journal row alone may still go in
             failure = journal.store(entry, retry=True)
         if failure is not None:
-            journal.spool(entry, runtime.spool_dir, failure)
+            runtime.spool.put(entry, failure)
             runtime.recovery.spooled()
     else:
         _enqueue_verifications(followups, entry.call_id)

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
-from pathlib import Path
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from huey import crontab
 
 from app import journal
 from app.callbacks.replay import ReplayReport, replay
 from app.recordings.tasks import verify_recording
+from app.tasks import app_context, first_in_slot, huey
 
 log = logging.getLogger(__name__)
 
 
 class Recovery:
-    def __init__(self, spool_dir: Path):
-        self.spool_dir = spool_dir
+    def __init__(self, spool: journal.Spool):
+        self.spool = spool
         self.pending = True  # something may wait in this process's spool (from before a restart, say)
         self._running = threading.Lock()
 
@@ -42,7 +45,7 @@ class Recovery:
             with app.app_context():
                 while self.pending:
                     self.pending = False
-                    moved, oldest = journal.import_spool(self.spool_dir, own_only=True)
+                    moved, oldest = self.spool.import_waiting(own_only=True)
                     if moved:
                         report = bring_back(oldest, recording_deadline=app.extensions["settings"].recording_deadline_seconds)
                         log.info("recovered spooled callbacks", extra={"imported": moved, "replayed": report.applied})
@@ -62,3 +65,19 @@ def bring_back(since: datetime, until: datetime | None = None, *, recording_dead
         for recording_id in report.verify:
             verify_recording(recording_id)
     return report
+
+
+@huey.periodic_task(crontab(minute="*"))
+def recover_shared_spool() -> int | None:
+    """Every minute, once across the workers: callbacks any process spooled to Redis (a web dyno
+    that died during an outage, say) are imported and replayed once the database takes them."""
+    minute = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    if not first_in_slot("spool", minute, minute - timedelta(minutes=1)):
+        return None
+    with app_context():
+        app = current_app._get_current_object()
+        moved, oldest = app.extensions["sinch_recorder"].spool.import_waiting(own_only=True)
+        if moved:
+            report = bring_back(oldest, recording_deadline=app.extensions["settings"].recording_deadline_seconds)
+            log.info("recovered spooled callbacks", extra={"imported": moved, "replayed": report.applied})
+        return moved

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 
+from app.recordings import status
 from app.recordings.models import CopyJob, Recording
 
 
@@ -57,3 +58,14 @@ def copy_jobs_of(session, recording_id: str) -> list[CopyJob]:
     """A recording's copy jobs, newest first."""
     return list(session.scalars(select(CopyJob).where(CopyJob.recording_id == recording_id)
                                 .order_by(CopyJob.created_at.desc())))
+
+
+def overdue_count(connection, now: datetime, verify_deadline_seconds: int) -> int:
+    """Recordings not final past their deadline: never available by ``expected_by`` (the sweeper
+    should have marked them), or available and unproven ``VERIFY_DEADLINE_SECONDS`` later."""
+    table = Recording.__table__
+    late_file = (table.c.status.in_((status.REQUESTED, status.PAUSED, status.FINISHED))
+                 & (table.c.expected_by <= now))
+    late_proof = (table.c.status == status.AVAILABLE) & (
+        table.c.available_at <= now - timedelta(seconds=verify_deadline_seconds))
+    return connection.execute(select(func.count()).select_from(table).where(late_file | late_proof)).scalar()

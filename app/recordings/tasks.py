@@ -56,8 +56,10 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
                         previous_sha256=row["sha256"] if row["status"] == status.VERIFIED else None)
     except StorageError as error:
         verdict = Verdict("failed", str(error))
-    VERIFY_SECONDS.observe(time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    VERIFY_SECONDS.observe(seconds)
     VERIFICATIONS.labels(verdict.outcome).inc()
+    current_app.extensions["shared_counts"].verification(verdict.outcome, seconds)
     bookkeeping = {"verify_attempts": attempt + 1, "last_checked_at": now}
     with db.engine.begin() as connection:
         if verdict.outcome == "retry":
@@ -141,6 +143,7 @@ def sweep_now(now: datetime | None = None) -> dict[str, int]:
     for recording_id in stale:
         report["requeued"] += 1
         CHECKS_REQUEUED.inc()
+        current_app.extensions["shared_counts"].add("checks_requeued")
         log.warning("a check was not heard of for VERIFY_STALE_SECONDS; queued again",
                     extra={"recording_id": recording_id, "stale_seconds": stale_seconds})
         verify_recording(recording_id)

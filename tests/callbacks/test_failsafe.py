@@ -9,7 +9,6 @@ from flask_migrate import upgrade
 from prometheus_client import REGISTRY
 
 from app.db import db
-from app.journal import spooled
 from tests import payloads
 from tests.support import SinchClient, journal_rows
 
@@ -40,7 +39,7 @@ def test_database_unreachable_from_the_start(make_app, url):
 
     assert counter("sinch_journal_failures_total") == failures + 6
     assert counter("sinch_fallback_replies_total", event="ice") == fallbacks + 3
-    spool = spooled(app.extensions["sinch_recorder"].spool_dir)
+    spool = app.extensions["sinch_recorder"].spool.waiting()
     assert [e["event"] for e in spool] == ["ice", "ice", "ice", "ace", "dice", "notify"]
     assert all(e["outcome"] in ("fallback", "accepted") for e in spool)
     assert json.loads(spool[0]["reply"]) == FALLBACK
@@ -81,7 +80,7 @@ def test_database_lost_mid_run_then_recovered_from_the_spool(make_app, tmp_path)
     rows = journal_rows(app)
     assert [(r.event, r.outcome) for r in rows] == [("ice", "answered"), ("ice", "fallback"), ("dice", "accepted")]
     assert rows[1].body == json.dumps(payloads.ICE_SIP).encode()
-    assert spooled(app.extensions["sinch_recorder"].spool_dir) == []
+    assert app.extensions["sinch_recorder"].spool.waiting() == []
 
 
 def test_spool_import_while_still_down_says_what_to_do(make_app):
@@ -89,7 +88,7 @@ def test_spool_import_while_still_down_says_what_to_do(make_app):
     SinchClient(app.test_client()).post(payloads.ACE)
     result = app.test_cli_runner().invoke(args=["journal", "spool", "--import"])
     assert result.exit_code != 0 and "still unavailable" in result.output and "try again" in result.output
-    assert len(spooled(app.extensions["sinch_recorder"].spool_dir)) == 1
+    assert len(app.extensions["sinch_recorder"].spool.waiting()) == 1
 
 
 def test_a_decision_that_cannot_be_stored_falls_back_but_is_journaled(make_app, monkeypatch):
@@ -103,7 +102,7 @@ def test_a_decision_that_cannot_be_stored_falls_back_but_is_journaled(make_app, 
     assert response.status_code == 200 and response.json["action"]["name"] == "connectSip"
     [row] = journal_rows(app)
     assert row.outcome == "fallback" and row.error == "the decision could not be stored" and row.rule_id is None
-    assert spooled(app.extensions["sinch_recorder"].spool_dir) == []
+    assert app.extensions["sinch_recorder"].spool.waiting() == []
 
 
 def test_the_spool_comes_back_by_itself_when_the_database_does(make_app, tmp_path):
@@ -128,7 +127,7 @@ def test_the_spool_comes_back_by_itself_when_the_database_does(make_app, tmp_pat
     for thread in [t for t in threading.enumerate() if t.name == "spool-recovery"]:
         thread.join(30)
     assert [r.event for r in journal_rows(app)] == ["ice", "ace", "dice", "notify"]
-    assert spooled(app.extensions["sinch_recorder"].spool_dir) == []
+    assert app.extensions["sinch_recorder"].spool.waiting() == []
     from app.recordings.models import Call
     with app.app_context():
         assert db.session.get(Call, payloads.DICE["callid"]).end_reason == "CALLERHANGUP"  # replayed
@@ -148,9 +147,10 @@ def test_journal_writes_are_idempotent_by_our_own_entry_id(app, tmp_path):
     with app.app_context():
         assert journal.store(first) is None
         assert journal.store(first, retry=True) is None        # committed already: not stored twice
-        journal.spool(first, tmp_path, RuntimeError("seen as failed"))
-        journal.spool(same_request_id, tmp_path, RuntimeError("down"))
-        assert journal.import_spool(tmp_path)[0] == 1           # the stored one is skipped
+        spool = journal.Spool(tmp_path)
+        spool.put(first, RuntimeError("seen as failed"))
+        spool.put(same_request_id, RuntimeError("down"))
+        assert spool.import_waiting()[0] == 1                    # the stored one is skipped
     rows = journal_rows(app)
     assert len(rows) == 2 and {r.entry_id for r in rows} == {first.entry_id, same_request_id.entry_id}
     assert [r.request_id for r in rows] == ["client-chosen", "client-chosen"]  # both kept
