@@ -146,15 +146,13 @@ class Spool:
             except Exception as failure:  # Redis is down too: this process's file keeps it
                 log.error("Redis refused the spooled callback too; it goes to this process's file",
                           extra={"error": type(failure).__name__, "call_id": entry.call_id})
-        self._append([line])
-
-    def _append(self, lines: list[str]) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with _spool_lock, open(self.folder / f"journal-{os.getpid()}.jsonl", "a", encoding="utf-8") as handle:
-                handle.writelines(line + "\n" for line in lines)
+                handle.write(line + "\n")
         except OSError:
-            log.critical("journal spool failed too; callbacks kept only in this log", extra={"lines": len(lines)})
+            log.critical("journal spool failed too; callback kept only in this log",
+                         extra={"call_id": entry.call_id, "event": entry.event})
 
     def waiting(self) -> list[dict]:
         """Every entry waiting: in Redis, then in this folder's files, oldest file first."""
@@ -175,13 +173,12 @@ class Spool:
         files (``own_only``: just this process's). Returns how many were moved and when the
         oldest of them was received (where a replay must start)."""
         moved, oldest = 0, None
-        for rows in self._claimed_shared_rows():
-            count, first = rows
+        for count, first in self._import_shared():
             moved, oldest = moved + count, _earliest(oldest, first)
         count, first = self._import_files(own_only)
         return moved + count, _earliest(oldest, first)
 
-    def _claimed_shared_rows(self):
+    def _import_shared(self):
         """Claim the Redis list (renamed, so new entries start a fresh one), import it, drop it;
         on failure the lines go back. Lists claimed by a process that died mid-import are
         imported too."""

@@ -2,10 +2,11 @@
 
 Each web process owns one :class:`Recovery` (in its ``CallbackRuntime``). After every
 successful journal write the handler calls :meth:`Recovery.soon`: if this process spooled
-anything, a thread imports its spool and replays the DiCE and notifies in it (verifications
-queued from what the replay found). On an ephemeral disk (a Heroku dyno) nobody else can reach
-this spool, so it must happen by itself. Recovery runs until nothing is pending, so callbacks
-spooled while it runs are brought in too.
+anything, a thread imports the spool (the shared Redis list, and this process's files) and
+replays the DiCE and notifies in it (verifications queued from what the replay found). Recovery
+runs until nothing is pending, so callbacks spooled while it runs are brought in too. The
+worker does the same every minute (:func:`recover_shared_spool`), so what a dyno spooled to
+Redis comes back even when that dyno is gone.
 """
 
 from __future__ import annotations
@@ -45,15 +46,21 @@ class Recovery:
             with app.app_context():
                 while self.pending:
                     self.pending = False
-                    moved, oldest = self.spool.import_waiting(own_only=True)
-                    if moved:
-                        report = bring_back(oldest, recording_deadline=app.extensions["settings"].recording_deadline_seconds)
-                        log.info("recovered spooled callbacks", extra={"imported": moved, "replayed": report.applied})
+                    recover(self.spool, app.extensions["settings"].recording_deadline_seconds)
         except Exception as error:  # down again: the next successful write tries again
             self.pending = True
             log.warning("spool recovery failed; will retry", extra={"error": type(error).__name__})
         finally:
             self._running.release()
+
+
+def recover(spool: journal.Spool, recording_deadline: int) -> int:
+    """Import what waits in ``spool`` (Redis, and this process's files) and replay it; how many."""
+    moved, oldest = spool.import_waiting(own_only=True)
+    if moved:
+        report = bring_back(oldest, recording_deadline=recording_deadline)
+        log.info("recovered spooled callbacks", extra={"imported": moved, "replayed": report.applied})
+    return moved
 
 
 def bring_back(since: datetime, until: datetime | None = None, *, recording_deadline: int, call_id: str | None = None,
@@ -75,9 +82,5 @@ def recover_shared_spool() -> int | None:
     if not first_in_slot("spool", minute, minute - timedelta(minutes=1)):
         return None
     with app_context():
-        app = current_app._get_current_object()
-        moved, oldest = app.extensions["sinch_recorder"].spool.import_waiting(own_only=True)
-        if moved:
-            report = bring_back(oldest, recording_deadline=app.extensions["settings"].recording_deadline_seconds)
-            log.info("recovered spooled callbacks", extra={"imported": moved, "replayed": report.applied})
-        return moved
+        return recover(current_app.extensions["sinch_recorder"].spool,
+                       current_app.extensions["settings"].recording_deadline_seconds)
