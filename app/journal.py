@@ -96,22 +96,43 @@ def _values(entry: Entry) -> dict:
     return {name: getattr(entry, name) for name in _COLUMNS}  # asdict() deep-copies: too slow here
 
 
-def store(entry: Entry, also: Callable[[Connection], None] | None = None, *, retry: bool = False) -> Exception | None:
+def store(entry: Entry, also: Callable[[Connection], None] | None = None) -> Exception | None:
     """Store ``entry`` (and whatever ``also`` writes) in one short transaction.
 
     Returns the error when the database failed; then nothing of it was written — as far as we
-    can tell: a commit can succeed on the server while the client sees an error, so a ``retry``
-    first looks for the entry and does not store it twice.
+    can tell: a commit can succeed on the server while the client sees an error, which
+    :func:`store_again` finds out.
     """
     try:
         with db.engine.begin() as connection:
-            if retry and _not_yet_journaled(connection, [{"entry_id": entry.entry_id}]) == []:
-                return None
             connection.execute(_insert, _values(entry))
             if also is not None:
                 also(connection)
         return None
     except Exception as error:  # the database is down or refused the rows: the caller decides
+        return error
+
+
+COMMITTED, STORED = "committed", "stored"
+
+
+def store_again(entry: Entry, not_committed: Callable[[], None]) -> str | Exception:
+    """After ``store`` failed: was it committed after all (the COMMIT reached the server, its
+    answer never came back)? Then :data:`COMMITTED`. Else ``not_committed()`` changes the entry to
+    what is answered instead, and the entry alone goes in: :data:`STORED`, or the error when the
+    database fails again (``not_committed()`` has run either way). One connection for both."""
+    changed = False
+    try:
+        with db.engine.begin() as connection:
+            if _not_yet_journaled(connection, [{"entry_id": entry.entry_id}]) == []:
+                return COMMITTED
+            not_committed()
+            changed = True
+            connection.execute(_insert, _values(entry))
+        return STORED
+    except Exception as error:  # the database is still down: the caller spools
+        if not changed:
+            not_committed()
         return error
 
 

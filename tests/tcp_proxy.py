@@ -13,7 +13,13 @@ class TcpProxy:
         self.connections: list[socket.socket] = []
         self.lock = threading.Lock()
         self.listener: socket.socket | None = None
+        self.lose_answer_to: bytes | None = None
         self.restore()
+
+    def lose_the_answer_to_next(self, marker: bytes) -> None:
+        """Forward the next client message holding ``marker`` (b"COMMIT"), then drop that connection
+        before the server's answer comes back: the server did it, the client never hears so."""
+        self.lose_answer_to = marker
 
     def restore(self) -> None:
         """Listen (again, on the same port) and forward."""
@@ -59,13 +65,18 @@ class TcpProxy:
                 continue
             with self.lock:
                 self.connections += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, outbound in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, outbound), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
         try:
             while data := source.recv(65536):
+                marker = self.lose_answer_to
+                if outbound and marker is not None and marker in data:
+                    self.lose_answer_to = None
+                    sink.sendall(data)
+                    source.shutdown(socket.SHUT_RDWR)  # the client's side goes: no answer reaches it
+                    return
                 sink.sendall(data)
         except OSError:
             pass

@@ -1,0 +1,64 @@
+"""A COMMIT that reaches PostgreSQL but whose answer is lost: the reply and the catalogue agree,
+and what the committed state calls for happens (issue 16, item 3)."""
+
+from __future__ import annotations
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from app.db import db
+from app.recordings.models import Recording
+from app.simulator.audio import audio
+from tests.reliability.test_database_restart import postgres_behind_a_proxy  # noqa: F401  (a fixture)
+from tests.support import SinchClient, journal_rows
+
+
+@pytest.fixture
+def behind(make_app, store, postgres_behind_a_proxy, tmp_path):  # noqa: F811
+    url, proxy = postgres_behind_a_proxy
+    (tmp_path / "rules.yaml").write_text(store.ruleset())
+    app = make_app(DATABASE_URL=url, RULES_FILE=str(tmp_path / "rules.yaml"))
+    with app.app_context():
+        upgrade()
+    return app, proxy, SinchClient(app.test_client())
+
+
+def ice(call_id: str) -> dict:
+    return {"event": "ice", "callid": call_id, "cli": "+46701111111", "domain": "pstn",
+            "to": {"type": "number", "endpoint": "+46812345678"}}
+
+
+def recordings(app, call_id: str) -> list:
+    with app.app_context():
+        rows = list(db.session.scalars(select(Recording).where(Recording.call_id == call_id)))
+        db.session.close()
+    return rows
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_an_ice_whose_commit_answer_is_lost_is_answered_with_what_was_committed(behind):
+    app, proxy, sinch = behind
+    proxy.lose_the_answer_to_next(b"COMMIT")
+    reply = sinch.post(ice("lost-1"))
+    assert reply.status_code == 200
+    assert [i["name"] for i in reply.json["instructions"]] == ["startRecording"]  # not the fallback
+    [row] = recordings(app, "lost-1")
+    assert row.status == "requested" and row.destination_url == reply.json["instructions"][0]["options"]["destinationUrl"]
+    [entry] = [e for e in journal_rows(app) if e.call_id == "lost-1"]
+    assert entry.outcome == "answered" and entry.rule_id == "record-all"
+    assert proxy.lose_answer_to is None  # the fault really happened
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_a_recording_available_whose_commit_answer_is_lost_is_still_verified(behind, store, queue):
+    app, proxy, sinch = behind
+    uri = sinch.post(ice("lost-2")).json["instructions"][0]["options"]["destinationUrl"]
+    store.upload(uri, audio("mp3", 2))
+    proxy.lose_the_answer_to_next(b"COMMIT")
+    assert sinch.post({"event": "notify", "callid": "lost-2", "version": 1, "type": "recording_available",
+                       "destination": uri}).status_code == 200
+    assert proxy.lose_answer_to is None
+    assert queue.run(app) == 1  # the verification was queued from the committed move
+    [row] = recordings(app, "lost-2")
+    assert row.status == "verified"
