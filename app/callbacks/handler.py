@@ -116,23 +116,21 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
     saver, followups = _saver(event, decision, entry, received_at, runtime)
     failure = journal.store(entry, saver)
     if failure is not None:
-        answered = [outgoing]
-
         def answer_safely() -> None:
             """The decision relies on rows that were not written: answer with the fallback."""
+            nonlocal outgoing
             log.error("could not store the callback and its decision",
                       extra={"error": type(failure).__name__, "call_id": entry.call_id})
             if event is not None and event["event"] in ANSWERED_EVENTS and entry.outcome != "fallback":
                 FALLBACK_REPLIES.labels(event["event"]).inc()
                 entry.outcome, entry.error = "fallback", "the decision could not be stored"
                 entry.rule_id = entry.decision = None  # nothing of the decision was stored
-                answered[0] = _svaml_reply(runtime.replier.fallback(event), entry)
-                answered[0].call_id = entry.call_id
+                outgoing = _svaml_reply(runtime.replier.fallback(event), entry)
+                outgoing.call_id = entry.call_id
 
         # A COMMIT whose answer was lost may have gone through: then the reply and the catalogue
         # must agree, so what was committed is answered and followed up.
         again = journal.store_again(entry, answer_safely)
-        outgoing = answered[0]
         if again == journal.COMMITTED:
             log.warning("the commit's answer was lost, but it had committed; answering what was stored",
                         extra={"error": type(failure).__name__, "call_id": entry.call_id})

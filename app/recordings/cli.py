@@ -91,26 +91,22 @@ def verify_command(recording_id, pending) -> None:
 def purge_command(dry_run: bool) -> None:
     """Delete every recording past its rule's retain_days (not those under legal hold)."""
     now = datetime.now(timezone.utc)
-    count = len(_due_ids(now))
+    with db.engine.connect() as connection:
+        ids = due(connection, now)
     if dry_run:
-        rows = db.session.scalars(select(Recording).where(Recording.id.in_(_due_ids(now)))
+        rows = db.session.scalars(select(Recording).where(Recording.id.in_(ids))
                                   .order_by(Recording.retain_until, Recording.id)).all()
         click.echo(f"{len(rows)} recording(s) past retention would be deleted:")
         for row in rows:
             click.echo(f"  {row.id}  call {row.call_id}  {row.destination_url}  retain_until {row.retain_until:%Y-%m-%d %H:%M}")
         return
-    with click.progressbar(length=count, label=f"{count} recording(s) past retention") as bar:
+    with click.progressbar(length=len(ids), label=f"{len(ids)} recording(s) past retention") as bar:
         report = purge(current_app.extensions["rules"].current, now, dry_run=dry_run, progress=lambda: bar.update(1))
     click.echo(f"{report['due']} due" + ("" if dry_run else f", {report['deleted']} deleted, {report['failed']} failed"))
     for error in report["errors"][:20]:
         click.echo(f"  {error}")
     if report["failed"]:
         raise SystemExit(1)
-
-
-def _due_ids(now: datetime) -> list[str]:
-    with db.engine.connect() as connection:
-        return due(connection, now)
 
 
 def _recording_or_exit(recording_id: str) -> Recording:
@@ -211,10 +207,10 @@ def list_destinations_command() -> None:
     holder = current_app.extensions["rules"]
     destinations = holder.current.destinations
     click.echo(f"{len(destinations)} destination(s) in {holder.path}{' (the DEMO ruleset)' if holder.demo else ''}")
-    for name, destination in sorted(destinations.items()):
-        def named(section):
-            return ", ".join(sorted(key for key, value in section.items() if value)) or "none"
+    def named(section) -> str:
+        return ", ".join(sorted(key for key, value in section.items() if value)) or "none"
 
+    for name, destination in sorted(destinations.items()):
         sinch = "set" if destination.sinch_credentials else "none (a copy target only)"
         copies = f"write: {named(destination.write)}" if destination.write else "read: (no write: section)"
         click.echo(f"  {name}: {destination.url.template.text} ({destination.format}); "

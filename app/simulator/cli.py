@@ -154,7 +154,7 @@ def call_command(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint,
         for upload in report.uploads:
             row = rows.get(upload.uri)
             click.echo(f"  {upload.uri}: " + (_describe_row(row) if row else "not in the catalogue"))
-        if not all(row and row.status == VERIFIED for row in rows.values()) or len(rows) < len(report.uploads):
+        if len(rows) < len(report.uploads) or any(row.status != VERIFIED for row in rows.values()):
             raise SystemExit(1)
     elif wait:
         click.echo("  nothing was recorded: see why with flask --app wsgi rules explain --to " + call["to"])
