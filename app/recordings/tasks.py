@@ -57,9 +57,6 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
     except StorageError as error:
         verdict = Verdict("failed", str(error))
     seconds = time.perf_counter() - started
-    VERIFY_SECONDS.observe(seconds)
-    VERIFICATIONS.labels(verdict.outcome).inc()
-    current_app.extensions["shared_counts"].verification(verdict.outcome, seconds)
     bookkeeping = {"verify_attempts": attempt + 1, "last_checked_at": now}
     with db.engine.begin() as connection:
         if verdict.outcome == "retry":
@@ -70,6 +67,7 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
                 connection.execute(update(_table).where(_table.c.id == recording_id)
                                    .values(**bookkeeping, pending_reason=pending))
                 verify_recording.schedule((recording_id,), {"attempt": attempt + 1}, delay=delay)
+                _count(verdict.outcome, seconds)
                 log.info("recording not verifiable yet; retrying",
                          extra={"recording_id": recording_id, "reason": verdict.reason, "delay": delay})
                 return "retry"
@@ -81,10 +79,20 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
             fields.update(verified_at=now, failure_reason=None)
         else:
             fields.update(failure_reason=verdict.reason)
-        status.move(connection, recording_id, wanted, **fields)
+        moved = status.move(connection, recording_id, wanted, **fields)
+    if moved or force:
+        _count(verdict.outcome, seconds)
     log.info("recording checked", extra={"recording_id": recording_id, "status": wanted,
                                          "reason": verdict.reason})
     return wanted
+
+
+def _count(outcome: str, seconds: float) -> None:
+    """Count a check once its outcome is committed: a check whose write failed (and runs again) or
+    that lost a race with another worker's check of the same recording is not counted twice."""
+    VERIFY_SECONDS.observe(seconds)
+    VERIFICATIONS.labels(outcome).inc()
+    current_app.extensions["shared_counts"].verification(outcome, seconds)
 
 
 @huey.task()
