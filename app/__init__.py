@@ -19,7 +19,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # package (a pure core in a test, gunicorn's config, a benchmark) does not load them all.
     from flask import Flask
 
-    from app import api, callbacks, cli, db, errors, health, logs, operator, sidecar, tasks, web
+    from app import api, callbacks, cli, db, errors, health, logs, operator, sidecar, storage, tasks, web
     from app.recordings import copies
     from app.rules import loader as rules
     from app.settings import load_settings
@@ -33,6 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(app)        # the proxy in front, request ids, the body limit
     db.init_app(app)         # SQLAlchemy and the migrations
     tasks.init_app(app)      # the queue: SQLite, or Redis with REDIS_URL
+    storage.init_app(app)    # how long a store may hang
     fallback.init_app(app)   # the fallback reply, checked
     rules.init_app(app)      # the live ruleset
     sidecar.init_app(app)    # forwarding to an upstream app, when one is configured

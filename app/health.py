@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 
 from app.db import db, pending_migrations
+from app.journal import JournalEntry
 from app.metrics import StateCollector, exposition
 from app.recordings.models import Recording
 from app.recordings.queries import overdue_count
@@ -51,7 +52,33 @@ def readyz():
     rules = {"file": str(holder.path), "hash": holder.current.hash, "demo": holder.demo}
     if holder.demo:
         rules["warning"] = DEMO_WARNING
-    return jsonify(status="ok" if ready else "unavailable", checks=checks, rules=rules), 200 if ready else 503
+    return jsonify(status="ok" if ready else "unavailable", checks=checks, rules=rules,
+                   backlog=backlog()), 200 if ready else 503
+
+
+def backlog() -> dict:
+    """What waits: tasks queued, recordings overdue, callbacks spooled (here and in Redis) and
+    imported callbacks not replayed yet. A count that cannot be read is null; none of it makes
+    the service unready (it is work in hand, not a fault)."""
+    def count(probe):
+        try:
+            return probe()
+        except Exception:
+            return None
+
+    def overdue():
+        with db.engine.connect() as connection:
+            return overdue_count(connection, datetime.now(timezone.utc), current_app.extensions["settings"])
+
+    return {"queued": count(current_app.extensions["huey"].pending_count), "overdue": count(overdue),
+            "spooled": count(lambda: len(current_app.extensions["sinch_recorder"].spool.waiting())),
+            "replays_pending": count(replays_pending)}
+
+
+def replays_pending() -> int:
+    with db.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(JournalEntry)
+                                  .where(JournalEntry.replay_pending.is_(True))).scalar()
 
 
 @bp.get("/metrics")
@@ -62,8 +89,8 @@ def metrics():
 
     def count_overdue():
         with db.engine.connect() as connection:
-            return overdue_count(connection, datetime.now(timezone.utc),
-                                 current_app.extensions["settings"].verify_deadline_seconds)
+            return overdue_count(connection, datetime.now(timezone.utc), current_app.extensions["settings"])
 
-    state = StateCollector(count_statuses, current_app.extensions["huey"].pending_count, count_overdue)
+    state = StateCollector(count_statuses, current_app.extensions["huey"].pending_count, count_overdue,
+                           replays_pending)
     return Response(exposition(state, current_app.extensions["shared_counts"]), content_type=CONTENT_TYPE_LATEST)

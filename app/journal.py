@@ -15,14 +15,33 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from redis.exceptions import ResponseError
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, SmallInteger, String, Text, insert, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    false,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,11 +75,14 @@ class JournalEntry(db.Model):
     rule_id: Mapped[str | None] = mapped_column(String(64))
     decision: Mapped[dict | None] = mapped_column(JSON)  # rule, matched attributes, consent, keys
     upstream: Mapped[dict | None] = mapped_column(JSON)  # sidecar: the upstream's own reply and outcome
+    # An imported DiCE or notify whose effect on the catalogue is not committed yet (replay clears it)
+    replay_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_journal_call_id", "call_id", "id"),
         Index("ix_journal_received_at", "received_at"),
         Index("ux_journal_entry_id", "entry_id", unique=True),
+        Index("ix_journal_replay_pending", "replay_pending"),
     )
 
 
@@ -92,20 +114,21 @@ _insert = insert(JournalEntry.__table__)
 _COLUMNS = tuple(Entry.__slots__)
 
 
-def _values(entry: Entry) -> dict:
+def values(entry: Entry) -> dict:
     return {name: getattr(entry, name) for name in _COLUMNS}  # asdict() deep-copies: too slow here
 
 
-def store(entry: Entry, also: Callable[[Connection], None] | None = None) -> Exception | None:
+def store(entry: Entry, also: Callable[[Connection], None] | None = None, engine=None) -> Exception | None:
     """Store ``entry`` (and whatever ``also`` writes) in one short transaction.
 
     Returns the error when the database failed; then nothing of it was written — as far as we
     can tell: a commit can succeed on the server while the client sees an error, which
-    :func:`store_again` finds out.
+    :func:`store_again` finds out. ``engine`` is for a thread without the app context (the
+    :class:`Writer`'s).
     """
     try:
-        with db.engine.begin() as connection:
-            connection.execute(_insert, _values(entry))
+        with (engine or db.engine).begin() as connection:
+            connection.execute(_insert, values(entry))
             if also is not None:
                 also(connection)
         return None
@@ -116,27 +139,73 @@ def store(entry: Entry, also: Callable[[Connection], None] | None = None) -> Exc
 COMMITTED, STORED = "committed", "stored"
 
 
-def store_again(entry: Entry, not_committed: Callable[[], None]) -> str | Exception:
-    """After ``store`` failed: was it committed after all (the COMMIT reached the server, its
-    answer never came back)? Then :data:`COMMITTED`. Else ``not_committed()`` changes the entry to
-    what is answered instead, and the entry alone goes in: :data:`STORED`, or the error when the
-    database fails again (``not_committed()`` has run either way). One connection for both."""
-    changed = False
+def store_again(entry_id: str, instead: Entry, engine=None) -> str | Exception:
+    """After ``store`` failed: was entry ``entry_id`` committed after all (the COMMIT reached the
+    server, its answer never came back)? Then :data:`COMMITTED`. Else ``instead`` (what is
+    answered in its place, with the same id) goes in alone: :data:`STORED`, or the error when
+    the database fails again. One connection for both."""
     try:
-        with db.engine.begin() as connection:
-            if _not_yet_journaled(connection, [{"entry_id": entry.entry_id}]) == []:
+        with (engine or db.engine).begin() as connection:
+            if _stored_outcomes(connection, [entry_id]):
                 return COMMITTED
-            not_committed()
-            changed = True
-            connection.execute(_insert, _values(entry))
+            connection.execute(_insert, values(instead))
         return STORED
     except Exception as error:  # the database is still down: the caller spools
-        if not changed:
-            not_committed()
         return error
 
 
+def correct(connection: Connection, values: dict) -> None:
+    """A row committed with one outcome while the request answered another (its write committed
+    after the request stopped waiting, or its COMMIT's answer was lost and the database stayed
+    away): make the row say what was answered (``values``: the entry as answered, same id)."""
+    table = JournalEntry.__table__
+    connection.execute(update(table).where(table.c.entry_id == values["entry_id"]).values(
+        {name: values.get(name) for name in ("outcome", "reply", "error", "rule_id", "decision", "upstream",
+                                             "status_code")}))
+
+
+class Late(Exception):
+    """The database did not answer within ``JOURNAL_BUDGET_MS``. ``work`` is the write still
+    running (it may yet commit), or None when it never started."""
+
+    def __init__(self, work: Future | None):
+        super().__init__("the database did not answer within JOURNAL_BUDGET_MS")
+        self.work = work
+
+
+_deadline: ContextVar[float | None] = ContextVar("journal_deadline", default=None)
+
+
+class Writer:
+    """Database work for a callback under one time budget, so that a database that hangs (rather
+    than refusing) costs a call ``JOURNAL_BUDGET_MS``, not the call: the work runs in a small pool
+    of threads and the request waits for it at most until its deadline (:meth:`begin`), then
+    raises :class:`Late`. A budget of 0 runs the work inline, without a deadline."""
+
+    def __init__(self, budget_ms: int, threads: int = 4):
+        self.budget = budget_ms / 1000.0
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="journal") if budget_ms else None
+
+    def begin(self) -> None:
+        """Start this request's budget (every :meth:`run` in it shares the one deadline)."""
+        _deadline.set(time.monotonic() + self.budget)
+
+    def run(self, work: Callable, *args):
+        if self.pool is None:
+            return work(*args)
+        deadline = _deadline.get()
+        left = self.budget if deadline is None else max(deadline - time.monotonic(), 0.0)
+        future = self.pool.submit(work, *args)
+        try:
+            return future.result(timeout=left)
+        except FutureTimeout:
+            raise Late(None if future.cancel() else future) from None
+
+
 _spool_lock = threading.Lock()
+# What to do, inside the import's transaction, with a spooled entry whose id was stored with
+# another outcome (the callbacks room withdraws the decision the call never got).
+Settle = Callable[[Connection, dict], None]
 
 
 class Spool:
@@ -148,15 +217,16 @@ class Spool:
     instance folder. Every entry keeps its own id, so importing twice stores it once.
     """
 
-    def __init__(self, folder: Path, redis=None, key: str = "sinch-recorder:journal-spool"):
-        self.folder, self.redis, self.key = folder, redis, key
+    def __init__(self, folder: Path, redis=None, key: str = "sinch-recorder:journal-spool",
+                 settle: Settle | None = None):
+        self.folder, self.redis, self.key, self.settle = folder, redis, key, settle
 
     def put(self, entry: Entry, error: Exception) -> None:
         """Keep ``entry`` because the database failed with ``error`` (logged, counted)."""
         JOURNAL_FAILURES.inc()
         log.error("journal write failed; the callback goes to the spool",
                   extra={"error": type(error).__name__, "call_id": entry.call_id})
-        record = _values(entry)
+        record = values(entry)
         record["received_at"] = entry.received_at.astimezone(timezone.utc).isoformat()
         record["body"] = base64.b64encode(entry.body).decode()
         line = json.dumps(record, separators=(",", ":"))
@@ -213,7 +283,7 @@ class Spool:
         for key in list(self.redis.scan_iter(match=f"{self.key}:importing:*")):
             lines = [line.decode() for line in self.redis.lrange(key, 0, -1)]
             try:
-                yield _insert_new([_row(json.loads(line)) for line in lines])
+                yield _insert_new([_row(json.loads(line)) for line in lines], self.settle)
             except Exception:
                 if lines:
                     self.redis.rpush(self.key, *lines)
@@ -235,7 +305,7 @@ class Spool:
                     continue
             try:
                 with open(claimed, encoding="utf-8") as handle:
-                    count, first = _insert_new([_row(json.loads(line)) for line in handle if line.strip()])
+                    count, first = _insert_new([_row(json.loads(line)) for line in handle if line.strip()], self.settle)
             except Exception:
                 claimed.replace(self.folder / f"journal-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")  # back, untouched
                 raise
@@ -263,34 +333,45 @@ class Spool:
         return len(lines)
 
 
-def _insert_new(rows: list[dict]) -> tuple[int, datetime | None]:
-    """Insert the rows not in the journal yet (by entry id); how many, and the oldest's time."""
+def _insert_new(rows: list[dict], settle: Settle | None = None) -> tuple[int, datetime | None]:
+    """Insert the rows not in the journal yet (by entry id); how many, and the oldest's time.
+    A row already stored with another outcome (its COMMIT went through unseen, but the request
+    answered otherwise) is handed to ``settle`` in the same transaction."""
     if not rows:
         return 0, None
     with db.engine.begin() as connection:
-        rows = _not_yet_journaled(connection, rows)
-        if rows:
-            connection.execute(_insert, rows)
-    return len(rows), min((row["received_at"] for row in rows), default=None)
+        stored = _stored_outcomes(connection, [row["entry_id"] for row in rows if row.get("entry_id")])
+        new = [row for row in rows if row.get("entry_id") not in stored]
+        if settle is not None:
+            for row in rows:
+                if row.get("entry_id") in stored and stored[row["entry_id"]] != row["outcome"]:
+                    settle(connection, row)
+        if new:
+            connection.execute(_insert, new)
+    return len(new), min((row["received_at"] for row in new), default=None)
 
 
 def _earliest(one: datetime | None, other: datetime | None) -> datetime | None:
     return min(filter(None, (one, other)), default=None)
 
 
-def _not_yet_journaled(connection: Connection, rows: list[dict]) -> list[dict]:
-    """Drop rows already in the journal (same entry id): a write that failed on our side may
-    have committed on the server's, and a claimed file may be imported twice after a failure."""
+def _stored_outcomes(connection: Connection, entry_ids: list[str]) -> dict[str, str]:
+    """Of these entry ids, those already journaled, with their outcome: a write that failed on our
+    side may have committed on the server's, and a claimed file may be imported twice."""
     table = JournalEntry.__table__
-    ids = [row["entry_id"] for row in rows if row.get("entry_id")]
-    known = set()
-    for start in range(0, len(ids), 500):
-        known.update(connection.execute(select(table.c.entry_id).where(
-            table.c.entry_id.in_(ids[start:start + 500]))).scalars())
-    return [row for row in rows if not row.get("entry_id") or row["entry_id"] not in known]
+    stored = {}
+    for start in range(0, len(entry_ids), 500):
+        stored.update((entry_id, outcome) for entry_id, outcome in connection.execute(
+            select(table.c.entry_id, table.c.outcome).where(table.c.entry_id.in_(entry_ids[start:start + 500]))))
+    return stored
 
 
 def _row(record: dict) -> dict:
+    """A spooled line as a journal row; a DiCE or notify among them waits for its replay."""
     record["received_at"] = datetime.fromisoformat(record["received_at"])
     record["body"] = base64.b64decode(record["body"])
+    record["replay_pending"] = record.get("event") in REPLAYED
     return record
+
+
+REPLAYED = ("dice", "notify")  # what a replay re-drives: the events whose effect is on the catalogue

@@ -99,8 +99,9 @@ class StateCollector:
     """Recordings by status, those overdue, and the task queue's depth, read when Prometheus
     scrapes (the same on every web dyno: they come from the database and the queue)."""
 
-    def __init__(self, count_statuses, queue_depth, count_overdue=None):
+    def __init__(self, count_statuses, queue_depth, count_overdue=None, count_replays=None):
         self.count_statuses, self.queue_depth, self.count_overdue = count_statuses, queue_depth, count_overdue
+        self.count_replays = count_replays
 
     def collect(self):
         recordings = GaugeMetricFamily("sinch_recordings", "Catalogued recordings by status", labels=["status"])
@@ -114,6 +115,13 @@ class StateCollector:
             if self.count_overdue is not None:
                 yield GaugeMetricFamily("sinch_recordings_overdue", "Recordings not final past their deadline "
                                         "(alert when above 0 for long)", value=self.count_overdue())
+        except Exception:
+            pass
+        try:
+            if self.count_replays is not None:
+                yield GaugeMetricFamily("sinch_replays_pending", "Spooled callbacks imported but not replayed yet "
+                                        "(the database failed during recovery; the next recovery resumes)",
+                                        value=self.count_replays())
         except Exception:
             pass
         try:

@@ -183,12 +183,22 @@ DECLARED: tuple[Setting, ...] = (
             fields.Integer(validate=_RANGE(min=0, max=3_600_000)), "recording_min_duration_ms"),
     Setting("RECORDING_DEADLINE_SECONDS", "900", "After the call ends, how long a recording may take to become "
             "available.", fields.Integer(validate=_RANGE(min=0, max=7 * 86400)), "recording_deadline_seconds"),
+    Setting("CALL_MAX_SECONDS", "14400", "The longest a call lasts (Sinch's maxDuration limit, 4 h): a recording "
+            "whose call's end was never heard of is looked for this long after it was requested, plus "
+            "RECORDING_DEADLINE_SECONDS.", fields.Integer(validate=_RANGE(min=60, max=7 * 86400)), "call_max_seconds"),
     Setting("VERIFY_DEADLINE_SECONDS", "900", "After recording_available, how long to wait for a file that is not "
             "there yet.", fields.Integer(validate=_RANGE(min=0, max=7 * 86400)), "verify_deadline_seconds"),
     Setting("VERIFY_STALE_SECONDS", "600", "A check not heard of for this long (its worker was killed, say) is "
             "queued again by the sweeper.", fields.Float(validate=_RANGE(min=10, max=86400)), "verify_stale_seconds"),
     Setting("VERIFY_RETRY_SECONDS", "5", "First retry delay of a verification; doubles up to 5 minutes.",
             fields.Float(validate=_RANGE(min=0, max=3600)), "verify_retry_seconds"),
+    Setting("STORAGE_TIMEOUT_SECONDS", "60", "How long a read from a store may wait for its next bytes: a store "
+            "that hangs fails the read after this, and the check is retried.",
+            fields.Float(validate=_RANGE(min=1, max=600)), "storage_timeout_seconds"),
+    Setting("JOURNAL_BUDGET_MS", "2000", "How long a callback waits for the database (its state, its journal row) "
+            "before ICE/ACE/PIE get the fallback and the entry is spooled: a database that hangs costs a call this, "
+            "not the call. 0: no budget (wait as long as the driver does).",
+            fields.Integer(validate=_RANGE(min=0, max=20000)), "journal_budget_ms"),
     Setting("MAX_CALLBACK_BYTES", "65536", "Larger callback bodies get 413.",
             fields.Integer(validate=_RANGE(min=1024, max=16 * 1024 * 1024)), "max_callback_bytes"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.",

@@ -14,12 +14,25 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.listener: socket.socket | None = None
         self.lose_answer_to: bytes | None = None
+        self.cut_after_loss = False
+        self.flowing = threading.Event()
+        self.flowing.set()
         self.restore()
 
-    def lose_the_answer_to_next(self, marker: bytes) -> None:
+    def stall(self) -> None:
+        """Keep every connection open but forward nothing, either way, and connect new ones to
+        nothing: a server that hangs (frozen, not gone). Bytes sent meanwhile wait in the proxy."""
+        self.flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again what waited, and everything after it."""
+        self.flowing.set()
+
+    def lose_the_answer_to_next(self, marker: bytes, *, then_cut: bool = False) -> None:
         """Forward the next client message holding ``marker`` (b"COMMIT"), then drop that connection
-        before the server's answer comes back: the server did it, the client never hears so."""
-        self.lose_answer_to = marker
+        before the server's answer comes back: the server did it, the client never hears so.
+        ``then_cut``: and the server goes away with the answer (nothing can ask it what happened)."""
+        self.lose_answer_to, self.cut_after_loss = marker, then_cut
 
     def restore(self) -> None:
         """Listen (again, on the same port) and forward."""
@@ -58,8 +71,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            self.flowing.wait()
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)  # an idle connection stays, as a server's does
             except OSError:
                 client.close()
                 continue
@@ -71,11 +86,14 @@ class TcpProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
         try:
             while data := source.recv(65536):
+                self.flowing.wait()
                 marker = self.lose_answer_to
                 if outbound and marker is not None and marker in data:
                     self.lose_answer_to = None
                     sink.sendall(data)
                     source.shutdown(socket.SHUT_RDWR)  # the client's side goes: no answer reaches it
+                    if self.cut_after_loss:
+                        self.cut()
                     return
                 sink.sendall(data)
         except OSError:

@@ -14,6 +14,7 @@ from huey.storage import RedisStorage
 
 from app import journal
 from app.callbacks.handler import CallbackRuntime, Incoming, handle
+from app.callbacks.recovery import settle
 from app.callbacks.replies import Replier
 from app.db import db
 from app.recordings.catalogue import load_call
@@ -27,9 +28,12 @@ bp = Blueprint("callbacks", __name__)
 def init_app(app: Flask) -> None:
     """The callback URL, answered by the rules (and the sidecar, when there is one)."""
     settings = app.extensions["settings"]
+    writer = journal.Writer(settings.journal_budget_ms)
     replier = Replier(decide=rules_decider(app.extensions["rules"]), fallback=app.extensions["fallback"],
-                      load_call=call_state, sidecar=app.extensions["sidecar"])
-    app.extensions["sinch_recorder"] = CallbackRuntime(settings=settings, replier=replier, spool=spool_of(app))
+                      load_call=lambda call_id: writer.run(call_state, db.engine, call_id),
+                      sidecar=app.extensions["sidecar"])
+    app.extensions["sinch_recorder"] = CallbackRuntime(settings=settings, replier=replier, spool=spool_of(app),
+                                                       writer=writer)
     app.register_blueprint(bp)
     _warn_about(settings)
 
@@ -39,7 +43,7 @@ def spool_of(app: Flask) -> journal.Spool:
     in this instance folder."""
     storage, settings = app.extensions["huey"].storage, app.extensions["settings"]
     redis = storage.conn if isinstance(storage, RedisStorage) else None
-    return journal.Spool(settings.instance_path / "spool", redis, f"{settings.huey_name}:journal-spool")
+    return journal.Spool(settings.instance_path / "spool", redis, f"{settings.huey_name}:journal-spool", settle)
 
 
 def rules_decider(holder):
@@ -47,9 +51,10 @@ def rules_decider(holder):
     return lambda event, call: decide(event, holder.current, datetime.now(timezone.utc), call)
 
 
-def call_state(call_id: str) -> dict | None:
-    """A call's stored decision and consent (ACE and PIE are decided with it)."""
-    with db.engine.connect() as connection:
+def call_state(engine, call_id: str) -> dict | None:
+    """A call's stored decision and consent (ACE and PIE are decided with it), read under the
+    callback's database budget (in the writer's thread: hence the engine)."""
+    with engine.connect() as connection:
         return load_call(connection, call_id)
 
 

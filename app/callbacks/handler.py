@@ -16,14 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 
 from flask import current_app, g, has_request_context
 
 from app import journal
-from app.callbacks.recovery import Recovery
+from app.callbacks.recovery import Recovery, settle
 from app.callbacks.replies import Replier, describe_failure
+from app.db import db
 from app.metrics import CALLBACKS, FALLBACK_REPLIES, REPLY_SECONDS, SIGNATURE_FAILURES
 from app.recordings import lifecycle
 from app.recordings.catalogue import save_decision
@@ -64,6 +66,7 @@ class CallbackRuntime:
     settings: Settings
     replier: Replier
     spool: journal.Spool
+    writer: journal.Writer = field(default_factory=lambda: journal.Writer(0))
     recovery: Recovery = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,6 +82,7 @@ def error_body(code: str, message: str, fields: dict | None = None) -> bytes:
 
 def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
     started = time.perf_counter()
+    runtime.writer.begin()
     received_at = datetime.now(timezone.utc)
     entry = journal.Entry(
         received_at=received_at, request_id=incoming.request_id, path=incoming.path,
@@ -114,36 +118,86 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
     outgoing.call_id = entry.call_id
     entry.handling_ms = (time.perf_counter() - started) * 1000.0
     saver, followups = _saver(event, decision, entry, received_at, runtime)
-    failure = journal.store(entry, saver)
-    if failure is not None:
-        def answer_safely() -> None:
-            """The decision relies on rows that were not written: answer with the fallback."""
-            nonlocal outgoing
-            log.error("could not store the callback and its decision",
-                      extra={"error": type(failure).__name__, "call_id": entry.call_id})
-            if event is not None and event["event"] in ANSWERED_EVENTS and entry.outcome != "fallback":
-                FALLBACK_REPLIES.labels(event["event"]).inc()
-                entry.outcome, entry.error = "fallback", "the decision could not be stored"
-                entry.rule_id = entry.decision = None  # nothing of the decision was stored
-                outgoing = _svaml_reply(runtime.replier.fallback(event), entry)
-                outgoing.call_id = entry.call_id
-
-        # A COMMIT whose answer was lost may have gone through: then the reply and the catalogue
-        # must agree, so what was committed is answered and followed up.
-        again = journal.store_again(entry, answer_safely)
-        if again == journal.COMMITTED:
-            log.warning("the commit's answer was lost, but it had committed; answering what was stored",
-                        extra={"error": type(failure).__name__, "call_id": entry.call_id})
-            failure = None
-        elif isinstance(again, Exception):
-            runtime.spool.put(entry, again)
+    fallback_of = _fallback_of(event, runtime)
+    engine = db.engine
+    try:
+        kind, instead, answer, failure = runtime.writer.run(_write, replace(entry), saver, fallback_of, engine)
+    except journal.Late as late:
+        # The database hangs: answer without it, keep the entry, and if the write still commits
+        # later, correct what it wrote (the reply sent was this one).
+        instead, answer = fallback_of(entry)
+        kind, failure = "late", late
+        if late.work is not None:
+            late.work.add_done_callback(partial(_settle_late, entry=entry, instead=instead, followups=followups,
+                                                engine=engine))
+    if kind == "committed":
+        log.warning("the commit's answer was lost, but it had committed; answering what was stored",
+                    extra={"error": type(failure).__name__, "call_id": entry.call_id})
+    elif kind != "stored":
+        log.error("could not store the callback and its decision",
+                  extra={"error": type(failure).__name__, "call_id": entry.call_id})
+        if answer is not None:  # the decision relied on rows that were not written: the fallback
+            FALLBACK_REPLIES.labels(event["event"]).inc()
+            answer.call_id, outgoing = entry.call_id, answer
+        entry = instead
+        if kind != "instead":
+            runtime.spool.put(entry, failure)
             runtime.recovery.spooled()
-    if failure is None:
+    if kind in ("stored", "committed"):
         _enqueue_verifications(followups, entry.call_id)
         runtime.recovery.soon(current_app._get_current_object())  # if anything was spooled
     CALLBACKS.labels(entry.event or "unknown", entry.outcome).inc()
     REPLY_SECONDS.labels(entry.event or "unknown").observe(time.perf_counter() - started)
     return outgoing
+
+
+def _write(entry: journal.Entry, saver, fallback_of, engine) -> tuple:
+    """The journal write and what to do when it fails (in the :class:`journal.Writer`'s thread):
+    ``(kind, instead, answer, error)`` with ``kind`` one of ``stored``; ``committed`` (the
+    COMMIT's answer was lost but it had gone through); ``instead`` (not committed: ``instead``, the
+    entry as answered without the decision, was stored); ``spool`` (the database failed again:
+    keep ``instead``)."""
+    failure = journal.store(entry, saver, engine)
+    if failure is None:
+        return "stored", None, None, None
+    instead, answer = fallback_of(entry)
+    again = journal.store_again(entry.entry_id, instead, engine)
+    if again == journal.COMMITTED:
+        return "committed", None, None, failure
+    if again == journal.STORED:
+        return "instead", instead, answer, failure
+    return "spool", instead, answer, again
+
+
+def _fallback_of(event: dict | None, runtime: CallbackRuntime):
+    """``fallback_of(entry) -> (instead, answer)``: the entry as it is journaled when its decision
+    could not be stored, and for ICE/ACE/PIE the fallback reply to send instead (else None). Pure:
+    it may run in the writer's thread."""
+    def fallback_of(entry: journal.Entry):
+        instead = replace(entry)
+        if event is None or event["event"] not in ANSWERED_EVENTS or entry.outcome == "fallback":
+            return instead, None
+        instead.outcome, instead.error = "fallback", "the decision could not be stored"
+        instead.rule_id = instead.decision = None  # nothing of the decision was stored
+        return instead, _svaml_reply(runtime.replier.fallback(event), instead)
+    return fallback_of
+
+
+def _settle_late(work, *, entry: journal.Entry, instead: journal.Entry, followups, engine) -> None:
+    """A write the request stopped waiting for has finished. If it committed what the request did
+    not answer (a decision, while the call got the fallback), :func:`recovery.settle` corrects it;
+    if it committed a DiCE or notify, its checks are queued."""
+    try:
+        kind = work.result()[0]
+        if kind not in ("stored", "committed"):
+            return  # nothing of the first version was written; the spool holds the entry
+        if instead.outcome != entry.outcome:
+            with engine.begin() as connection:
+                settle(connection, journal.values(instead))
+        _enqueue_verifications(followups, entry.call_id)
+    except Exception as error:  # the database is still away: the spool's import settles it
+        log.error("could not settle a late journal write", extra={"call_id": entry.call_id,
+                                                                  "error": type(error).__name__})
 
 
 def _verify(incoming: Incoming, settings: Settings, now: datetime) -> signing.Verdict:

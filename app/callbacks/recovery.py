@@ -20,6 +20,7 @@ from huey import crontab
 
 from app import journal
 from app.callbacks.replay import ReplayReport, replay
+from app.recordings.catalogue import withdraw_decision
 from app.recordings.tasks import verify_recording
 from app.tasks import app_context, first_in_slot, huey
 
@@ -54,20 +55,41 @@ class Recovery:
             self._running.release()
 
 
+LATE_REASON = ("never asked of Sinch: its decision was stored, but the database's answer came too late or "
+               "not at all, so the call got the fallback, which records nothing")
+
+
+def settle(connection, answered: dict) -> None:
+    """An entry stored with one outcome while the call was answered with another (a write that
+    committed after JOURNAL_BUDGET_MS, or a COMMIT whose answer was lost while the database stayed
+    away): the journal row says what was answered, and when that was the fallback the decision's
+    recordings are withdrawn (``failed``: Sinch was never asked for them)."""
+    journal.correct(connection, answered)
+    if answered["outcome"] == "fallback" and answered.get("call_id"):
+        withdrawn = withdraw_decision(connection, call_id=answered["call_id"], requested_at=answered["received_at"],
+                                      reason=LATE_REASON)
+        log.warning("a decision was stored but the call got the fallback; its recordings are withdrawn",
+                    extra={"call_id": answered["call_id"], "withdrawn": withdrawn})
+
+
 def recover(spool: journal.Spool, recording_deadline: int) -> int:
-    """Import what waits in ``spool`` (Redis, and this process's files) and replay it; how many."""
-    moved, oldest = spool.import_waiting(own_only=True)
-    if moved:
-        report = bring_back(oldest, recording_deadline=recording_deadline)
+    """Import what waits in ``spool`` (Redis, and this process's files), then replay every imported
+    callback not replayed yet (this import's, and any an earlier recovery could not finish);
+    returns how many were imported."""
+    moved, _ = spool.import_waiting(own_only=True)
+    report = bring_back(None, recording_deadline=recording_deadline, pending=True)
+    if moved or report.seen:
         log.info("recovered spooled callbacks", extra={"imported": moved, "replayed": report.applied})
     return moved
 
 
-def bring_back(since: datetime, until: datetime | None = None, *, recording_deadline: int, call_id: str | None = None,
-               dry_run: bool = False, progress=lambda: None) -> ReplayReport:
-    """Replay the stored DiCE and notifies from ``since`` and queue the verifications they call for."""
+def bring_back(since: datetime | None, until: datetime | None = None, *, recording_deadline: int,
+               call_id: str | None = None, pending: bool = False, dry_run: bool = False,
+               progress=lambda: None) -> ReplayReport:
+    """Replay the stored DiCE and notifies (from ``since``, or those pending) and queue the
+    verifications they call for."""
     report = replay(since, until, call_id=call_id, dry_run=dry_run, recording_deadline=recording_deadline,
-                    progress=progress)
+                    pending=pending, progress=progress)
     if not dry_run:
         for recording_id in report.verify:
             verify_recording(recording_id)

@@ -100,3 +100,12 @@ def new_recording(connection: Connection, *, call_id: str, destination_url: str,
         requested_at=requested_at, retain_until=requested_at + timedelta(days=retain_days) if retain_days else None,
         **columns))
     return recording_id
+
+
+def withdraw_decision(connection: Connection, *, call_id: str, requested_at: datetime, reason: str) -> int:
+    """The recordings a decision catalogued (``requested`` at ``requested_at``) that Sinch was
+    never asked for: they end ``failed`` with ``reason``. Returns how many."""
+    ids = connection.execute(select(_recordings.c.id).where(
+        _recordings.c.call_id == call_id, _recordings.c.requested_at == requested_at,
+        _recordings.c.status == status.REQUESTED)).scalars().all()
+    return sum(status.move(connection, recording_id, status.FAILED, failure_reason=reason) for recording_id in ids)

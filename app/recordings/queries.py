@@ -60,12 +60,23 @@ def copy_jobs_of(session, recording_id: str) -> list[CopyJob]:
                                 .order_by(CopyJob.created_at.desc())))
 
 
-def overdue_count(connection, now: datetime, verify_deadline_seconds: int) -> int:
-    """Recordings not final past their deadline: never available by ``expected_by`` (the sweeper
-    should have marked them), or available and unproven ``VERIFY_DEADLINE_SECONDS`` later."""
+def file_overdue(now: datetime, call_max_seconds: int, recording_deadline_seconds: int):
+    """Recordings whose file should be there by now: past ``expected_by`` (set when the call
+    ended), or, when the call's end was never heard of (``expected_by`` empty: a DiCE lost, say),
+    requested longer ago than the longest call (``CALL_MAX_SECONDS``) and its deadline."""
     table = Recording.__table__
-    late_file = (table.c.status.in_((status.REQUESTED, status.PAUSED, status.FINISHED))
-                 & (table.c.expected_by <= now))
+    never_ended = table.c.expected_by.is_(None) & (
+        table.c.requested_at <= now - timedelta(seconds=call_max_seconds + recording_deadline_seconds))
+    return table.c.status.in_((status.REQUESTED, status.PAUSED, status.FINISHED)) & (
+        (table.c.expected_by <= now) | never_ended)
+
+
+def overdue_count(connection, now: datetime, settings) -> int:
+    """Recordings not final past their deadline: their file overdue (:func:`file_overdue`: the
+    sweeper should have marked them), or available and unproven ``VERIFY_DEADLINE_SECONDS`` later."""
+    table = Recording.__table__
+    late_file = file_overdue(now, settings.call_max_seconds, settings.recording_deadline_seconds)
+    verify_deadline_seconds = settings.verify_deadline_seconds
     late_proof = (table.c.status == status.AVAILABLE) & (
         table.c.available_at <= now - timedelta(seconds=verify_deadline_seconds))
     return connection.execute(select(func.count()).select_from(table).where(late_file | late_proof)).scalar()

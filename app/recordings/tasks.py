@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from flask import current_app
 from huey import crontab
@@ -17,6 +18,7 @@ from app.metrics import CHECKS_REQUEUED, VERIFICATIONS, VERIFY_SECONDS
 from app.recordings import status
 from app.recordings.copies import recover_stalled, run
 from app.recordings.models import Recording
+from app.recordings.queries import file_overdue
 from app.recordings.retention import purge
 from app.recordings.verify import Verdict, check
 from app.storage import NotFound, StorageError
@@ -34,8 +36,28 @@ def _now() -> datetime:
 
 
 def retry_delay(settings, attempt: int) -> float:
-    """``VERIFY_RETRY_SECONDS``, doubling with each attempt, at most five minutes."""
-    return min(settings.verify_retry_seconds * 2 ** attempt, MAX_RETRY_DELAY)
+    """``VERIFY_RETRY_SECONDS``, doubling with each attempt, at most five minutes, and at most half
+    of ``VERIFY_STALE_SECONDS`` (a check waiting longer would look lost to the sweeper)."""
+    return min(settings.verify_retry_seconds * 2 ** attempt, MAX_RETRY_DELAY, settings.verify_stale_seconds / 2)
+
+
+def _heartbeat(recording_id: str, every: float) -> Callable[[], None]:
+    """Called as a check reads: at most every ``every`` seconds, say the check is alive
+    (``last_checked_at``), so the sweeper counts staleness from the last progress, not the start."""
+    last = time.monotonic()
+
+    def beat() -> None:
+        nonlocal last
+        if time.monotonic() - last < every:
+            return
+        last = time.monotonic()
+        try:
+            with db.engine.begin() as connection:
+                connection.execute(update(_table).where(_table.c.id == recording_id).values(last_checked_at=_now()))
+        except DBAPIError as error:  # the final write will meet the failure, and retry
+            log.warning("could not record a check's progress", extra={"recording_id": recording_id,
+                                                                      "error": type(error).__name__})
+    return beat
 
 
 def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> str:
@@ -49,9 +71,12 @@ def verify_now(recording_id: str, *, attempt: int = 0, force: bool = False) -> s
         return row["status"]
     now = _now()
     started = time.perf_counter()
+    with db.engine.begin() as connection:  # the check has started: the sweeper's clock runs from here
+        connection.execute(update(_table).where(_table.c.id == recording_id).values(last_checked_at=now))
     try:
         backend, location = read_backend(ruleset, row)
-        verdict = check(backend, location, expected_format=row["format"],
+        verdict = check(backend, location, _heartbeat(recording_id, settings.verify_stale_seconds / 4),
+                        expected_format=row["format"],
                         min_duration_ms=settings.recording_min_duration_ms,
                         previous_sha256=row["sha256"] if row["status"] == status.VERIFIED else None)
     except StorageError as error:
@@ -116,12 +141,12 @@ def sweep_now(now: datetime | None = None) -> dict[str, int]:
     of for ``VERIFY_STALE_SECONDS`` (a killed worker loses its task: huey has no acks) run again."""
     now = now or _now()
     ruleset = current_app.extensions["rules"].current
-    stale_seconds = current_app.extensions["settings"].verify_stale_seconds
+    settings = current_app.extensions["settings"]
+    stale_seconds = settings.verify_stale_seconds
     report = {"found": 0, "missing": 0, "requeued": 0, "unreachable": 0}
     with db.engine.connect() as connection:
         overdue = connection.execute(select(_table).where(
-            _table.c.status.in_((status.REQUESTED, status.PAUSED, status.FINISHED)),
-            _table.c.expected_by <= now)).mappings().all()
+            file_overdue(now, settings.call_max_seconds, settings.recording_deadline_seconds))).mappings().all()
         stale = connection.execute(select(_table.c.id).where(
             _table.c.status == status.AVAILABLE,
             (_table.c.last_checked_at <= now - timedelta(seconds=stale_seconds))
@@ -138,9 +163,7 @@ def sweep_now(now: datetime | None = None) -> dict[str, int]:
                                                                              "reason": str(error)})
                 continue
             with db.engine.begin() as connection:
-                if status.move(connection, row["id"], status.MISSING, failure_reason=(
-                        f"never became available: nothing at {row['destination_url']} by "
-                        f"{row['expected_by']:%Y-%m-%d %H:%M:%S} UTC")):
+                if status.move(connection, row["id"], status.MISSING, failure_reason=_never_arrived(row, now)):
                     report["missing"] += 1
             continue
         with db.engine.begin() as connection:
@@ -156,6 +179,14 @@ def sweep_now(now: datetime | None = None) -> dict[str, int]:
                     extra={"recording_id": recording_id, "stale_seconds": stale_seconds})
         verify_recording(recording_id)
     return report
+
+
+def _never_arrived(row, now: datetime) -> str:
+    if row["expected_by"] is None:
+        return (f"never became available: nothing at {row['destination_url']} by {now:%Y-%m-%d %H:%M:%S} UTC, "
+                f"and the call's end was never heard of (CALL_MAX_SECONDS after it was requested)")
+    return (f"never became available: nothing at {row['destination_url']} by "
+            f"{row['expected_by']:%Y-%m-%d %H:%M:%S} UTC")
 
 
 @huey.periodic_task(crontab(minute="*"))

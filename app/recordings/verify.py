@@ -13,6 +13,7 @@ import hashlib
 import queue
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 import google_crc32c
 
@@ -72,8 +73,9 @@ class _Beside:
         return self.digest.digest()
 
 
-def inspect(backend: Backend, location: Location) -> Inspection:
-    """Stat and stream the object once. Raises NotFound, Changed or StorageError."""
+def inspect(backend: Backend, location: Location, progress: Callable[[], None] = lambda: None) -> Inspection:
+    """Stat and stream the object once (``progress()`` after each chunk). Raises NotFound,
+    Changed or StorageError."""
     info = backend.stat(location)
     sha256 = _Beside(hashlib.sha256())
     other = _Beside(hashlib.md5() if info.md5 is not None else _Crc32c()) \
@@ -85,6 +87,7 @@ def inspect(backend: Backend, location: Location) -> Inspection:
             if other is not None:
                 other.update(chunk)
             sampler.feed(chunk)
+            progress()
     finally:
         digest = sha256.finish()
         second = other.finish() if other is not None else None
@@ -133,10 +136,11 @@ def judge(found: Inspection, *, expected_format: str, min_duration_ms: int,
     }, checks=checks)
 
 
-def check(backend: Backend, location: Location, **expectations) -> Verdict:
+def check(backend: Backend, location: Location, progress: Callable[[], None] = lambda: None,
+          **expectations) -> Verdict:
     """Inspect and judge; a file not there yet, or changing under us, is ``retry``."""
     try:
-        found = inspect(backend, location)
+        found = inspect(backend, location, progress)
     except NotFound as error:
         return Verdict("retry", f"not found yet: {error}")
     except Changed as error:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from app.storage.backend import AccessDenied, Backend, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import TIMEOUTS, AccessDenied, Backend, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location, LocationError, parse_connection_string, parse_location
 
 READ_KEYS = {
@@ -21,6 +21,11 @@ GCS_XML_ENDPOINT = "https://storage.googleapis.com"
 
 __all__ = ["AccessDenied", "Backend", "Changed", "Location", "LocationError", "NotFound", "ObjectInfo",
            "StorageError", "parse_location", "reader", "writer", "READ_KEYS"]
+
+
+def init_app(app) -> None:
+    """How long every store client waits for a store that hangs (STORAGE_TIMEOUT_SECONDS)."""
+    TIMEOUTS["read"] = app.extensions["settings"].storage_timeout_seconds
 
 
 def reader(scheme: str, read: Mapping[str, str]) -> Backend:

@@ -15,7 +15,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, ContentSettings, generate_blob_sas
 
-from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import CHUNK, PART, TIMEOUTS, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location, parse_connection_string
 
 
@@ -24,8 +24,8 @@ class AzureBackend:
 
     def __init__(self, *, connection_string: str | None = None, account_url: str | None = None,
                  account_name: str | None = None, account_key: str | None = None, sas_token: str | None = None):
-        options = {"max_single_get_size": CHUNK, "max_chunk_get_size": CHUNK, "connection_timeout": 5,
-                   "max_single_put_size": PART, "max_block_size": PART}
+        options = {"max_single_get_size": CHUNK, "max_chunk_get_size": CHUNK, "max_single_put_size": PART,
+                   "max_block_size": PART, "connection_timeout": TIMEOUTS["connect"], "read_timeout": TIMEOUTS["read"]}
         if connection_string:
             fields = parse_connection_string(connection_string)
             self.account_name, self.account_key = fields.get("accountname"), fields.get("accountkey")

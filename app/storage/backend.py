@@ -13,6 +13,10 @@ from typing import BinaryIO, Iterator, Protocol
 from app.storage.locations import Location
 
 CHUNK = 1024 * 1024
+# Seconds to wait for a store: to connect, and for the next bytes of an answer. A store that
+# hangs mid-read (rather than refusing) fails the read after ``read``, and the check is retried.
+# ``read`` is STORAGE_TIMEOUT_SECONDS (set by ``app.storage.init_app``).
+TIMEOUTS = {"connect": 5.0, "read": 60.0}
 PART = 8 * 1024 * 1024  # one part of a streamed upload; a few of them are all an upload holds
 
 

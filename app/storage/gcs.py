@@ -13,7 +13,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
-from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import CHUNK, PART, TIMEOUTS, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location
 
 # Resumable uploads send one part at a time (no parallel parts as in S3 or Azure), so a larger part
@@ -73,7 +73,8 @@ class GcsBackend:
         # Pinned to a generation: once replaced, that generation is gone (404) — it changed.
         blob = self.client.bucket(location.bucket).blob(location.key, generation=int(version) if version else None)
         try:
-            reader = self._call("read", location, blob.open, "rb", chunk_size=CHUNK)
+            reader = self._call("read", location, blob.open, "rb", chunk_size=CHUNK,
+                                 timeout=(TIMEOUTS["connect"], TIMEOUTS["read"]))
             try:
                 while True:
                     chunk = self._call("read", location, reader.read, CHUNK)

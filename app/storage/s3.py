@@ -9,7 +9,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from app.storage.backend import CHUNK, PART, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
+from app.storage.backend import CHUNK, PART, TIMEOUTS, AccessDenied, Changed, NotFound, ObjectInfo, StorageError
 from app.storage.locations import Location
 
 _ADVICE = {
@@ -31,7 +31,8 @@ class S3Backend:
         # SigV4 everywhere: buckets made since 2020 (and every region opened since 2014) refuse
         # Signature Version 2, which botocore still uses for presigned URLs in some regions.
         config = Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint_url else "auto"},
-                        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+                        retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=TIMEOUTS["connect"],
+                        read_timeout=TIMEOUTS["read"])
         self.client = boto3.client(
             "s3", endpoint_url=endpoint_url or None, aws_access_key_id=access_key or None,
             aws_secret_access_key=secret_key or None, aws_session_token=session_token or None,

@@ -146,7 +146,7 @@ def test_journal_writes_are_idempotent_by_our_own_entry_id(app, tmp_path):
     first, same_request_id = entry("client-chosen"), entry("client-chosen")
     with app.app_context():
         assert journal.store(first) is None
-        assert journal.store_again(first, lambda: None) == journal.COMMITTED  # found: not stored twice
+        assert journal.store_again(first.entry_id, first) == journal.COMMITTED  # found: not stored twice
         spool = journal.Spool(tmp_path)
         spool.put(first, RuntimeError("seen as failed"))
         spool.put(same_request_id, RuntimeError("down"))

@@ -208,3 +208,26 @@ def test_the_sweeper_queues_a_silent_check_again_after_the_configured_stale_time
         assert sweep_now(row.available_at + timedelta(seconds=29))["requeued"] == 0
         assert sweep_now(row.available_at + timedelta(seconds=31))["requeued"] == 1
     assert REGISTRY.get_sample_value("sinch_checks_requeued_total") == counted + 1
+
+
+def test_a_recording_whose_calls_end_was_never_heard_of_is_still_swept(make_app, store, queue, tmp_path):
+    """No DiCE ever came (lost, or the spool that held it is gone): ``expected_by`` stays empty,
+    and the sweeper still ends the recording once the longest call and its deadline are over."""
+    from app.recordings.queries import overdue_count
+
+    (tmp_path / "rules.yaml").write_text(store.ruleset())
+    app = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), CALL_MAX_SECONDS="3600", RECORDING_DEADLINE_SECONDS="900")
+    flow = Flow(app, store, queue)
+    flow.call("endless-1")
+    row = flow.one(call_id="endless-1")
+    assert row.status == "requested" and row.expected_by is None
+    limit = row.requested_at + timedelta(seconds=3600 + 900)
+    with app.app_context():
+        settings = app.extensions["settings"]
+        with db.engine.connect() as connection:
+            assert overdue_count(connection, limit - timedelta(seconds=1), settings) == 0
+            assert overdue_count(connection, limit + timedelta(seconds=1), settings) == 1
+        assert sweep_now(limit - timedelta(seconds=1))["missing"] == 0
+        assert sweep_now(limit + timedelta(seconds=1))["missing"] == 1
+    row = flow.one(call_id="endless-1")
+    assert row.status == "missing" and "the call's end was never heard of" in row.failure_reason

@@ -7,9 +7,11 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select
 
+from app.callbacks.recovery import LATE_REASON
 from app.db import db
 from app.recordings.models import Recording
 from app.simulator.audio import audio
+from tests.processes import eventually
 from tests.reliability.test_database_restart import postgres_behind_a_proxy  # noqa: F401  (a fixture)
 from tests.support import SinchClient, journal_rows
 
@@ -62,3 +64,24 @@ def test_a_recording_available_whose_commit_answer_is_lost_is_still_verified(beh
     assert queue.run(app) == 1  # the verification was queued from the committed move
     [row] = recordings(app, "lost-2")
     assert row.status == "verified"
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_a_lost_commit_answer_with_the_database_gone_is_settled_when_the_spool_comes_back(behind):
+    """The COMMIT went through, its answer was lost and PostgreSQL went away with it: nothing can
+    tell, so the call gets the fallback and the entry is spooled. When the spool is imported, the
+    stored decision is found beside it: the journal says what was answered and the recording that
+    Sinch was never asked for is withdrawn, instead of waiting for a file that never comes."""
+    app, proxy, sinch = behind
+    proxy.lose_the_answer_to_next(b"COMMIT", then_cut=True)
+    reply = sinch.post(ice("lost-3"))
+    assert reply.status_code == 200 and reply.json["action"]["name"] == "connectPstn"
+    assert not any(i["name"] == "startRecording" for i in reply.json.get("instructions", []))
+    assert proxy.lose_answer_to is None
+    proxy.restore()
+    sinch.post(ice("lost-4"))                     # a success brings the spool back (in a thread)
+    [entry] = eventually(lambda: [e for e in journal_rows(app) if e.call_id == "lost-3" and e.outcome == "fallback"],
+                         "the stored entry settled to the fallback the call got")
+    assert entry.rule_id is None and entry.decision is None and "connectPstn" in entry.reply
+    [row] = recordings(app, "lost-3")
+    assert row.status == "failed" and row.failure_reason == LATE_REASON

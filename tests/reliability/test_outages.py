@@ -38,7 +38,8 @@ def start_recording(app, store, call_id, seconds=2):
 def test_a_worker_killed_mid_verification_is_made_good(make_app, store, queue, tmp_path, database_url):
     rules = tmp_path / "rules.yaml"
     rules.write_text(store.ruleset())
-    env = {"DATABASE_URL": database_url, "RULES_FILE": str(rules), "INSTANCE_PATH": str(tmp_path / "instance")}
+    env = {"DATABASE_URL": database_url, "RULES_FILE": str(rules), "INSTANCE_PATH": str(tmp_path / "instance"),
+           "VERIFY_STALE_SECONDS": "10"}
     app = make_app(**env)
     start_recording(app, store, "kill-1")
     weed = os.getpgid(store.server.process.pid)
@@ -53,7 +54,11 @@ def test_a_worker_killed_mid_verification_is_made_good(make_app, store, queue, t
         os.killpg(weed, signal.SIGCONT)
     assert status_of(app, "kill-1") == "available"  # the check was lost with the worker
     with app.app_context():
-        assert sweep_now(datetime.now(timezone.utc) + timedelta(hours=1))["requeued"] == 1
+        started = db.session.scalars(select(Recording.last_checked_at).where(Recording.call_id == "kill-1")).one()
+        db.session.close()
+        assert started is not None  # the check said it had started: staleness counts from there
+        assert sweep_now(started + timedelta(seconds=9))["requeued"] == 0
+        assert sweep_now(started + timedelta(seconds=11))["requeued"] == 1  # VERIFY_STALE_SECONDS later
     with huey_worker(env, tmp_path / "worker-2.log"):
         eventually(lambda: status_of(app, "kill-1") == "verified", "a new worker to verify", deadline=60)
 
