@@ -20,11 +20,20 @@ NAMES = ("callid", "segment", "uuid", "rule", "cli", "to", "format", "date")
 
 
 class TemplateError(ValueError):
-    pass
+    """What is wrong with a template: every problem found, in the order a user fixes them."""
+
+    def __init__(self, *problems: str):
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 def safe(value: str) -> str:
     return _UNSAFE.sub("_", value)
+
+
+def names_in(text: str) -> frozenset[str]:
+    """The placeholder names a template uses, well-formed or not."""
+    return frozenset(match.group(1) for match in _PLACEHOLDER.finditer(text))
 
 
 @dataclass(frozen=True)
@@ -34,27 +43,27 @@ class Template:
 
     @classmethod
     def parse(cls, text: str, allowed: tuple[str, ...] = NAMES) -> "Template":
-        """Check ``text``: only known placeholders, ``{date:…}`` with a format, balanced braces."""
-        names = set()
+        """Check ``text``: only known placeholders, ``{date:…}`` with a format, balanced braces.
+        Raises :class:`TemplateError` with every problem found."""
+        problems = []
         for match in _PLACEHOLDER.finditer(text):
             name, spec = match.group(1), match.group(2)
             if name.startswith("header."):
                 if len(name) == len("header."):
-                    raise TemplateError("{header.} needs a header name, e.g. {header.x-room}")
-                names.add(name)
-                continue
-            if name not in allowed:
-                raise TemplateError(f"unknown placeholder {{{name}}}; use one of "
-                                    + ", ".join("{" + n + "}" for n in allowed) + " or {header.NAME}")
-            if name == "date" and not spec:
-                raise TemplateError("{date} needs a strftime format, e.g. {date:%Y/%m/%d}")
-            if spec is not None and name != "date":
-                raise TemplateError(f"{{{name}}} takes no format")
-            names.add(name)
+                    problems.append("{header.} needs a header name, e.g. {header.x-room}")
+            elif name not in allowed:
+                problems.append(f"unknown placeholder {{{name}}}; use one of "
+                                + ", ".join("{" + n + "}" for n in allowed) + " or {header.NAME}")
+            elif name == "date" and not spec:
+                problems.append("{date} needs a strftime format, e.g. {date:%Y/%m/%d}")
+            elif spec is not None and name != "date":
+                problems.append(f"{{{name}}} takes no format")
         leftover = _PLACEHOLDER.sub("", text)
         if "{" in leftover or "}" in leftover:
-            raise TemplateError("has an unbalanced { or }")
-        return cls(text, frozenset(names))
+            problems.append("has an unbalanced { or }")
+        if problems:
+            raise TemplateError(*problems)
+        return cls(text, names_in(text))
 
     def fill(self, values: Mapping[str, object], now: datetime) -> str:
         def replace(match: re.Match) -> str:

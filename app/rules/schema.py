@@ -46,7 +46,7 @@ class RulesError(ValueError):
 
     def __init__(self, problems: Mapping[str, list[str]], source: str = "<memory>"):
         self.problems, self.source = dict(problems), source
-        lines = [f"  {path}: {' '.join(text)}" for path, text in sorted(self.problems.items())]
+        lines = [f"  {path}: {text}" for path, texts in sorted(self.problems.items()) for text in texts]
         super().__init__(f"{source}: {len(lines)} problem(s)\n" + "\n".join(lines))
 
 
@@ -329,7 +329,7 @@ class ConnectSchema(_Strict):
         try:
             target = Template.parse(data[kind], allowed=("callid", "rule", "cli", "to"))
         except TemplateError as error:
-            raise ValidationError(str(error), kind)
+            raise ValidationError(error.problems, kind)
         if kind == "conference" and "{" not in data[kind] and len(data[kind]) > MAX_CONFERENCE_ID:
             raise ValidationError(f"is longer than {MAX_CONFERENCE_ID} characters", kind)
         return Connect(kind, target, data.get("cli"), data.get("max_duration"), data.get("dial_timeout"),
@@ -397,7 +397,7 @@ class DestinationSchema(_Strict):
         try:
             template = KeyTemplate.parse(data.get("url", ""))
         except TemplateError as error:
-            raise ValidationError(str(error), "url")
+            raise ValidationError(error.problems, "url")
         for section in ("read", "write"):
             unknown = sorted(set(data.get(section, {})) - READ_KEYS[template.scheme])
             if unknown:

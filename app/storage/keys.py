@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping
 
-from app.placeholders import Template, TemplateError
+from app.placeholders import Template, TemplateError, names_in
 
 SCHEMES = ("s3", "azure", "gs")
 
@@ -24,22 +24,30 @@ class KeyTemplate:
 
     @classmethod
     def parse(cls, url: str) -> "KeyTemplate":
+        """Check a destination URL, reporting every problem at once (its shape, its placeholders,
+        and whether two recordings could share a key, judged even when a placeholder is malformed)."""
         scheme, sep, rest = url.partition("://")
         if not sep or scheme not in SCHEMES:
             raise TemplateError(f"must start with {', '.join(s + '://' for s in SCHEMES)}")
+        problems = []
         parts = rest.split("/")
         minimum = 3 if scheme == "azure" else 2  # azure://account/container/blob, s3://bucket/key
         if len(parts) < minimum or not all(parts[: minimum - 1]) or "{" in "/".join(parts[: minimum - 1]):
             shape = "azure://account/container/<key>" if scheme == "azure" else f"{scheme}://bucket/<key>"
-            raise TemplateError(f"must look like {shape}, with a fixed {'account and container' if scheme == 'azure' else 'bucket'}")
+            fixed = "account and container" if scheme == "azure" else "bucket"
+            problems.append(f"must look like {shape}, with a fixed {fixed}")
         if not parts[-1]:
-            raise TemplateError("must end with a file name, e.g. .../{callid}-{segment}.{format}")
-        template = Template.parse(url)
-        if "uuid" not in template.names and not {"callid", "segment"} <= template.names:
-            raise TemplateError(
-                "could give two recordings the same key (Sinch silently overwrites): include {uuid}, "
-                "or both {callid} and {segment}"
-            )
+            problems.append("must end with a file name, e.g. .../{callid}-{segment}.{format}")
+        try:
+            template = Template.parse(url)
+        except TemplateError as error:
+            template, problems = None, problems + error.problems
+        names = names_in(url)
+        if "uuid" not in names and not {"callid", "segment"} <= names:
+            problems.append("could give two recordings the same key (Sinch silently overwrites): include {uuid}, "
+                            "or both {callid} and {segment}")
+        if problems:
+            raise TemplateError(*problems)
         return cls(scheme, template)
 
     @property

@@ -92,3 +92,16 @@ def test_the_simulator_takes_call_headers_the_same_way():
     result = CliRunner().invoke(sinch_cli, ["simulate", "call", "--key", "k", "--secret", "c2VjcmV0",
                                             "--header", "no-equals-sign"])
     assert result.exit_code == 2 and "'no-equals-sign' is not NAME=VALUE" in result.output
+
+
+def test_check_reports_a_malformed_placeholder_and_the_collision_together(tmp_path):
+    """Both problems of ``s3://b/calls/{date}.mp3`` in one run, in the order a user fixes them:
+    the format first, then the overwrite risk (it used to take two runs to see the second)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\ndestinations:\n  d: {url: 's3://b/calls/{date}.mp3', sinch_credentials: '${K}'}\n"
+                   "rules: []\n")
+    result = run("check", str(bad), env={"K": "AKIA:s:r"})
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "destinations.d.url" in line]
+    assert len(lines) == 2, result.output
+    assert "{date} needs a strftime format" in lines[0] and "could give two recordings the same key" in lines[1]
