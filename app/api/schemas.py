@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.recordings.queries import BadCursor, decode_cursor, encode_cursor
 from app.recordings.status import STATUSES
+from app.rules.decide import CONSENTS
 
 
 class RecordingSchema(Schema):
@@ -53,6 +54,8 @@ class RecordingListArgs(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     call_id = fields.String(validate=validate.Length(min=1, max=256))
     rule_id = fields.String(validate=validate.Length(min=1, max=64))
+    consent = fields.String(validate=validate.OneOf(CONSENTS), metadata={
+        "description": "how the call's consent question ended (timeout and no_answer are not a no)"})
     since = fields.AwareDateTime(metadata={"description": "requested at or after (ISO-8601 with zone)"})
     until = fields.AwareDateTime(metadata={"description": "requested before (ISO-8601 with zone)"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))

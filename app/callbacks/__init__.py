@@ -17,7 +17,7 @@ from app.callbacks.handler import CallbackRuntime, Incoming, handle
 from app.callbacks.recovery import settle
 from app.callbacks.replies import Replier
 from app.db import db
-from app.recordings.catalogue import load_call
+from app.recordings.catalogue import load_call, room_recorded
 from app.rules.decide import decide
 from app.settings import Settings
 
@@ -29,7 +29,9 @@ def init_app(app: Flask) -> None:
     """The callback URL, answered by the rules (and the sidecar, when there is one)."""
     settings = app.extensions["settings"]
     writer = journal.Writer(settings.journal_budget_ms)
-    replier = Replier(decide=rules_decider(app.extensions["rules"]), fallback=app.extensions["fallback"],
+    replier = Replier(decide=rules_decider(app.extensions["rules"],
+                                           lambda room: writer.run(room_state, db.engine, room)),
+                      fallback=app.extensions["fallback"],
                       load_call=lambda call_id: writer.run(call_state, db.engine, call_id),
                       sidecar=app.extensions["sidecar"])
     app.extensions["sinch_recorder"] = CallbackRuntime(settings=settings, replier=replier, spool=spool_of(app),
@@ -46,9 +48,17 @@ def spool_of(app: Flask) -> journal.Spool:
     return journal.Spool(settings.instance_path / "spool", redis, f"{settings.huey_name}:journal-spool", settle)
 
 
-def rules_decider(holder):
-    """``decide(event, call)`` on the holder's current ruleset, at the current time."""
-    return lambda event, call: decide(event, holder.current, datetime.now(timezone.utc), call)
+def rules_decider(holder, room_recorded=lambda room: False):
+    """``decide(event, call)`` on the holder's current ruleset, at the current time (asking
+    ``room_recorded`` whether a conference room is being recorded already)."""
+    return lambda event, call: decide(event, holder.current, datetime.now(timezone.utc), call,
+                                      room_recorded=room_recorded)
+
+
+def room_state(engine, room: str) -> bool:
+    """Is this conference room being recorded (read under the callback's database budget)?"""
+    with engine.connect() as connection:
+        return room_recorded(connection, room)
 
 
 def call_state(engine, call_id: str) -> dict | None:

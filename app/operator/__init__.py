@@ -16,6 +16,7 @@ from app.recordings.control import pauses
 from app.recordings.models import Call, Recording
 from app.recordings.queries import copy_jobs_of, encode_cursor, recording_page
 from app.recordings.status import STATUSES, VERIFIED
+from app.rules.decide import CONSENTS
 from app.rules.loader import DEMO_WARNING
 from app.storage import StorageError
 from app.storage.lookup import recording_backend
@@ -48,7 +49,7 @@ def recordings():
     except ValidationError as error:
         problems = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.messages.items())
         return render_template("operator/recordings.html", rows=[], filters=request.args, problem=problems,
-                               counts={}, statuses=STATUSES, next_url=None), 400
+                               counts={}, statuses=STATUSES, consents=CONSENTS, next_url=None), 400
     rows, next_key = recording_page(db.session, filters, PAGE_SIZE, filters.get("cursor"))
     counts = dict(db.session.execute(select(Recording.status, func.count()).group_by(Recording.status)).all())
     next_url = None
@@ -56,7 +57,7 @@ def recordings():
         kept = {name: value for name, value in request.args.items() if name != "cursor" and value}
         next_url = url_for(".recordings", **kept, cursor=encode_cursor(next_key))
     return render_template("operator/recordings.html", rows=rows, filters=request.args, problem=None,
-                           counts=counts, statuses=STATUSES, next_url=next_url)
+                           counts=counts, statuses=STATUSES, consents=CONSENTS, next_url=next_url)
 
 
 @bp.get("/recordings/<string:recording_id>")

@@ -8,6 +8,7 @@ from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
 from app.api.schemas import Cursor
 from app.recordings.status import STATUSES
+from app.rules.decide import CONSENTS
 
 
 class RecordingFilters(Schema):
@@ -19,6 +20,7 @@ class RecordingFilters(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     call_id = fields.String(validate=validate.Length(max=256))
     rule_id = fields.String(validate=validate.Length(max=64))
+    consent = fields.String(validate=validate.OneOf(CONSENTS))
     since = fields.Date(allow_none=True)
     until = fields.Date(allow_none=True)
     cursor = Cursor()

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from app.recordings import status
 from app.recordings.models import Call, Recording
-from app.rules.decide import ACCEPTED, DECLINED, Decision
+from app.rules.decide import ANSWERS, PENDING, Decision
 
 _calls, _recordings = Call.__table__, Recording.__table__
 
@@ -24,7 +24,8 @@ def load_call(connection: Connection, call_id: str) -> dict | None:
     return dict(row) if row else None
 
 
-_ICE_COLUMNS = ("application_key", "rule_id", "ruleset_hash", "decision", "facts", "consent", "resource_url")
+_ICE_COLUMNS = ("application_key", "rule_id", "ruleset_hash", "decision", "facts", "consent", "resource_url",
+                "conference_id")
 _upserts: dict[str, object] = {}
 
 
@@ -55,6 +56,7 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
             "call_id": call_id, "started_at": now, "application_key": application_key,
             "rule_id": decision.rule_id, "ruleset_hash": decision.ruleset_hash, "decision": decision.record(),
             "facts": decision.call_facts, "consent": decision.consent, "resource_url": resource_url,
+            "conference_id": decision.room,
         })
     elif decision.recordings:  # an ACE/PIE reply started the recording: the call must know (never twice)
         known = connection.execute(select(_calls.c.decision).where(_calls.c.call_id == call_id)).scalar()
@@ -62,9 +64,12 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
             keys = list(known.get("destination_keys") or []) + [r.url for r in decision.recordings]
             connection.execute(update(_calls).where(_calls.c.call_id == call_id)
                                .values(decision={**known, "destination_keys": keys}))
-    if decision.consent in (ACCEPTED, DECLINED) and decision.consent_evidence is not None:
+    if decision.consent in ANSWERS and decision.consent_evidence is not None:
         connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
             consent=decision.consent, consent_evidence=decision.consent_evidence, consent_at=now))
+    elif decision.consent == PENDING and decision.consent_evidence is not None:  # what is being asked
+        connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
+            consent_evidence=decision.consent_evidence))
     for planned in decision.recordings:
         exists = connection.execute(
             select(_recordings.c.id).where(_recordings.c.destination_url == planned.url)).first()
@@ -73,6 +78,15 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
         new_recording(connection, call_id=call_id, conference_id=planned.conference_id, segment=planned.segment,
                       rule_id=decision.rule_id, destination=planned.destination, destination_url=planned.url,
                       format=planned.format, mode=planned.mode, requested_at=now, retain_days=planned.retain_days)
+
+
+def room_recorded(connection: Connection, room: str) -> bool:
+    """Is this conference room being recorded: someone is still in it, and its recording was asked
+    for and has not finished? (Once everyone has left, the room ends, and so does its recording.)"""
+    inside = select(_calls.c.call_id).where(_calls.c.conference_id == room, _calls.c.ended_at.is_(None)).exists()
+    return connection.execute(select(_recordings.c.id).where(
+        _recordings.c.conference_id == room, _recordings.c.status.in_((status.REQUESTED, status.PAUSED)),
+        inside).limit(1)).first() is not None
 
 
 def next_segment(connection: Connection, call_id: str) -> int:

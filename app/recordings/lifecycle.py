@@ -1,7 +1,8 @@
 """What DiCE and the recording notifies do to the catalogue (inside the callback's transaction).
 
 * DiCE — the call ended: its end is stored, and its open recordings get a deadline
-  (``expected_by``) after which the sweeper looks for them.
+  (``expected_by``) after which the sweeper looks for them; a consent question still open is
+  answered ``no_answer`` (the caller hung up on it).
 * ``recording_finished`` → ``finished``; ``recording_available`` → ``available`` (and a
   verification); ``transcription_available`` → ``transcription_url``; ``callingerror`` is kept
   with the call.
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection
 from app.recordings import status
 from app.recordings.catalogue import new_recording
 from app.recordings.models import Call, Recording
+from app.rules.decide import NO_ANSWER, PENDING
 from app.storage import LocationError, parse_location
 
 _calls, _recordings = Call.__table__, Recording.__table__
@@ -58,10 +60,39 @@ def _ended(connection: Connection, event: dict, now: datetime, deadline: int) ->
     connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
         ended_at=func.coalesce(_calls.c.ended_at, now), end_reason=event.get("reason"),
         end_result=event.get("result"), duration_s=event.get("duration")))
+    _unanswered(connection, call_id, event, now)
+    expected_by = now + timedelta(seconds=deadline)
     connection.execute(update(_recordings).where(
-        _recordings.c.call_id == call_id, _recordings.c.status.in_(OPEN), _recordings.c.expected_by.is_(None),
-    ).values(expected_by=now + timedelta(seconds=deadline)))
+        _recordings.c.call_id == call_id, _recordings.c.conference_id.is_(None), _recordings.c.status.in_(OPEN),
+        _recordings.c.expected_by.is_(None)).values(expected_by=expected_by))
+    room = connection.execute(select(_calls.c.conference_id).where(_calls.c.call_id == call_id)).scalar()
+    if room is not None:
+        _room_left(connection, room, expected_by)
     return Outcome()
+
+
+def _room_left(connection: Connection, room: str, expected_by: datetime) -> None:
+    """A participant left a conference room: when nobody is left in it, its recording is over
+    (Sinch records a room until everyone has left) and its file is expected by ``expected_by``."""
+    inside = connection.execute(select(_calls.c.call_id).where(
+        _calls.c.conference_id == room, _calls.c.ended_at.is_(None)).limit(1)).first()
+    if inside is None:
+        connection.execute(update(_recordings).where(
+            _recordings.c.conference_id == room, _recordings.c.status.in_(OPEN),
+            _recordings.c.expected_by.is_(None)).values(expected_by=expected_by))
+
+
+def _unanswered(connection: Connection, call_id: str, event: dict, now: datetime) -> None:
+    """A call that ended while its consent question was still open: the caller hung up on it
+    (``no_answer``), kept with what was asked and how the call ended."""
+    asked = connection.execute(select(_calls.c.consent_evidence).where(
+        _calls.c.call_id == call_id, _calls.c.consent == PENDING)).first()
+    if asked is None:
+        return
+    evidence = {**(asked[0] or {}), "type": "hangup", "reason": event.get("reason"), "result": event.get("result"),
+                "timestamp": event.get("timestamp") or now.isoformat()}
+    connection.execute(update(_calls).where(_calls.c.call_id == call_id, _calls.c.consent == PENDING).values(
+        consent=NO_ANSWER, consent_evidence=evidence, consent_at=now))
 
 
 def _destination_uri(event: dict) -> str | None:

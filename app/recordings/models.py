@@ -30,8 +30,10 @@ class Call(db.Model):
     error: Mapped[dict | None] = mapped_column(JSON)           # the last callingerror notify
     resource_url: Mapped[str | None] = mapped_column(String(512))  # ICE callResourceUrl: for Manage Call
     controls: Mapped[list | None] = mapped_column(JSON)        # start/stop/pause/resume: who, why, when
+    conference_id: Mapped[str | None] = mapped_column(String(64))  # the room it was connected to
 
-    __table_args__ = (Index("ix_calls_started_at", "started_at"),)
+    __table_args__ = (Index("ix_calls_started_at", "started_at"),
+                      Index("ix_calls_conference_id", "conference_id", "ended_at"))
 
 
 class Recording(db.Model):
@@ -78,6 +80,7 @@ class Recording(db.Model):
         Index("ix_recordings_expected_by", "status", "expected_by"),
         Index("ix_recordings_retain_until", "retain_until"),
         Index("ix_recordings_copied_from", "copied_from"),
+        Index("ix_recordings_conference_id", "conference_id", "status"),
     )
 
 

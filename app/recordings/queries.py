@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, tuple_
 
 from app.recordings import status
-from app.recordings.models import CopyJob, Recording
+from app.recordings.models import Call, CopyJob, Recording
 
 
 class BadCursor(ValueError):
@@ -37,12 +37,15 @@ def decode_cursor(text: str) -> tuple[datetime, str]:
 
 def recording_page(session, filters: dict, limit: int, cursor: tuple[datetime, str] | None = None
                    ) -> tuple[list[Recording], tuple[datetime, str] | None]:
-    """One page of recordings matching ``filters`` (status, call_id, rule_id, since, until) and
-    the cursor of the next page, or None on the last."""
+    """One page of recordings matching ``filters`` (status, call_id, rule_id, since, until, and
+    consent: how their call's consent question ended) and the cursor of the next page, or None
+    on the last."""
     query = select(Recording)
     for name in ("status", "call_id", "rule_id"):
         if filters.get(name):
             query = query.where(getattr(Recording, name) == filters[name])
+    if filters.get("consent"):
+        query = query.where(Recording.call_id.in_(select(Call.call_id).where(Call.consent == filters["consent"])))
     if filters.get("since"):
         query = query.where(Recording.requested_at >= filters["since"])
     if filters.get("until"):

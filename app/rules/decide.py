@@ -10,13 +10,14 @@ passes the time, the call's stored state and a source of unique ids.
 from __future__ import annotations
 
 import copy
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
 from app.rules.engine import Facts
-from app.rules.model import Connect, RecordPlan, Rule, Ruleset
+from app.rules.model import Connect, Consent, RecordPlan, Rule, Ruleset
 from app.sinch import svaml
 
 CONSENT_MENU = "main"  # runMenu needs a menu called main; PIE names it in menuResult.menuId
@@ -24,6 +25,11 @@ MASK = "***"
 
 # Consent states stored with the call.
 NOT_ASKED, PENDING, ACCEPTED, DECLINED, UNAVAILABLE = "not_asked", "pending", "accepted", "declined", "unavailable"
+# The caller let the consent menu time out, or hung up while it played (their DiCE came instead of
+# a PIE): neither is a "no", and the catalogue keeps them apart.
+TIMEOUT, NO_ANSWER = "timeout", "no_answer"
+ANSWERS = (ACCEPTED, DECLINED, TIMEOUT, NO_ANSWER)  # how a consent question can end
+CONSENTS = (NOT_ASKED, PENDING, *ANSWERS, UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class Decision:
     # What records, in SVAML terms (the options, the announcement); ``recordings`` is its catalogue
     # side. A merge into another app's reply (sidecar mode, rules explain) places it there.
     part: "RecordingPart | None" = field(default=None, repr=False)
+    room: str | None = None  # the conference the call is connected to (connectConf), recorded or not
 
     def call_state(self) -> dict:
         """The call as the catalogue stores it after this decision (what ACE/PIE decide with)."""
@@ -64,12 +71,16 @@ class Decision:
         return {
             "rule_id": self.rule_id, "ruleset_hash": self.ruleset_hash, "matched": self.matched,
             "consent": self.consent, "destination_keys": [r.url for r in self.recordings],
+            **({"room": self.room} if self.room else {}),
         }
 
 
 def decide(event: dict, ruleset: Ruleset, now: datetime, call: dict | None = None,
-           new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> Decision:
-    """The decision for an ICE, ACE or PIE. ``call`` is what was stored at the call's ICE."""
+           new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+           room_recorded: Callable[[str], bool] = lambda room: False) -> Decision:
+    """The decision for an ICE, ACE or PIE. ``call`` is what was stored at the call's ICE;
+    ``room_recorded(room)`` says whether a conference room is being recorded already (then a
+    participant joins it without asking Sinch to record again: a room is recorded once)."""
     kind = event["event"]
     if kind == "pie" and call and call.get("consent") == PENDING:
         return _consent_answer(event, ruleset, now, call, new_id)
@@ -89,11 +100,16 @@ def decide(event: dict, ruleset: Ruleset, now: datetime, call: dict | None = Non
     plan = rule.record
     if kind != "ice" and call and (call.get("decision") or {}).get("destination_keys"):
         plan = None  # the ICE reply already started this call's recording: never twice
+    room = _room(rule, facts, now)
+    base["room"] = room
+    if plan is not None and plan.mode == "conference" and room is not None and room_recorded(room):
+        plan = None  # the room's first participant started its recording: this one joins it
     if plan is not None and plan.consent is not None:
         if not _can_ask_consent(rule, facts):
             doc, _, _ = _reply(rule, None, facts, ruleset, now, new_id, segment=1)
             return Decision(svaml=doc, consent=UNAVAILABLE, **base)
-        return Decision(svaml=_consent_menu(plan), consent=PENDING, **base)
+        return Decision(svaml=_consent_menu(plan), consent=PENDING,
+                        consent_evidence={"asked": consent_question(plan.consent, ruleset.hash)}, **base)
     doc, recordings, part = _reply(rule, plan, facts, ruleset, now, new_id, segment=1)
     return Decision(svaml=doc, recordings=recordings, part=part, **base)
 
@@ -117,11 +133,21 @@ def _consent_answer(event: dict, ruleset: Ruleset, now: datetime, call: dict, ne
     evidence["timestamp"] = event.get("timestamp") or now.isoformat()
     facts = Facts.from_record(call["facts"], "ice")
     rule = ruleset.rule(call.get("rule_id") or "")
-    accepted = (str(result.get("type", "")).lower() == "return"
-                and rule is not None and rule.record is not None and rule.record.consent is not None
-                and result.get("value") == "accept")
+    asked = rule is not None and rule.record is not None and rule.record.consent is not None
+    if asked:
+        evidence["asked"] = consent_question(rule.record.consent, ruleset.hash)
+    kind = str(result.get("type", "")).lower()
+    if kind == "return" and asked and result.get("value") == "accept":
+        answer = ACCEPTED
+    elif kind == "timeout":
+        answer = TIMEOUT
+    elif kind == "hangup":
+        answer = NO_ANSWER
+    else:  # "no", or digits/input that mean nothing else: recording needs a yes
+        answer = DECLINED
+    accepted = answer == ACCEPTED
     base = dict(event="pie", ruleset_hash=ruleset.hash, consent_evidence=evidence,
-                consent=ACCEPTED if accepted else DECLINED, matched=dict(call.get("matched") or {}))
+                consent=answer, matched=dict(call.get("matched") or {}))
     if rule is None:  # the ruleset changed under the call: connect as dialled, without recording
         return Decision(svaml=svaml.svaml(svaml.connect_dialled(facts.to_type, facts.to, facts.domain)),
                         rule_id=call.get("rule_id"), **base)
@@ -136,7 +162,7 @@ def _can_ask_consent(rule: Rule, facts: Facts) -> bool:
 
 def _consent_menu(plan: RecordPlan) -> dict:
     consent = plan.consent
-    decline = "2" if consent.accept != "2" else "1"
+    decline = _decline_digit(consent)
     menu = svaml.menu(
         CONSENT_MENU, svaml.tts(consent.prompt),
         svaml.menu_option(consent.accept, "return(accept)"), svaml.menu_option(decline, "return(decline)"),
@@ -198,6 +224,17 @@ def _is_app_leg(connect: Connect, facts: Facts) -> bool:
     return connect.kind == "user" or (connect.kind == "dialled" and facts.to_type == "username")
 
 
+def consent_question(consent: Consent, ruleset_hash: str) -> dict:
+    """What the caller was asked, kept with their answer: the prompt (its SHA-256: the text is in
+    the ruleset of that hash), the digits that meant yes and no, and the ruleset."""
+    return {"prompt_sha256": hashlib.sha256(consent.prompt.encode()).hexdigest(), "accept": consent.accept,
+            "decline": _decline_digit(consent), "ruleset_hash": ruleset_hash}
+
+
+def _decline_digit(consent: Consent) -> str:
+    return "2" if consent.accept != "2" else "1"
+
+
 def _announcement(plan: RecordPlan) -> list[dict]:
     """Played before recording starts, so it is not in the recording."""
     announce = plan.announce
@@ -221,10 +258,24 @@ def _action(connect: Connect, facts: Facts, values: dict, now: datetime, recordi
     if connect.kind == "user":
         return svaml.connect_mxp(target, recording=recording)
     if connect.kind == "conference":
-        return svaml.connect_conf(target[:64], moh=connect.moh, recording=recording)
+        return svaml.connect_conf(room_id(target), moh=connect.moh, recording=recording)
     if connect.kind == "continue":
         return svaml.continue_(recording=recording)
     return svaml.hangup()
+
+
+def room_id(name: str) -> str:
+    """A conference id Sinch takes (at most 64 characters): a longer name keeps its first 47 and
+    gets a hash of the whole, so two long names never share a room and one name always maps alike."""
+    if len(name) <= svaml.MAX_CONFERENCE_ID:
+        return name
+    return f"{name[:47]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
+def _room(rule: Rule, facts: Facts, now: datetime) -> str | None:
+    if rule.connect.kind != "conference" or rule.connect.target is None:
+        return None
+    return room_id(rule.connect.target.fill(_values(rule, facts), now))
 
 
 def _values(rule: Rule, facts: Facts) -> dict:

@@ -62,7 +62,8 @@ class CallSpec:
     to: str = "+46812345678"
     domain: str = "pstn"               # pstn | mxp
     to_type: str | None = None         # number | did | username | sip; None: guessed from ``to``
-    press: str | None = None           # digits answered to a runMenu; None: no input (timeout)
+    press: str | None = None           # digits answered to a runMenu; None: no input (timeout);
+                                       # "hangup": the caller hangs up while the menu plays (no PIE)
     duration: float = 5.0
     call_id: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
@@ -93,6 +94,7 @@ class CallReport:
     exchanges: list[Exchange] = field(default_factory=list)
     uploads: list[Upload] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    caller_hung_up: bool = False        # during a menu: the DiCE says CALLERHANGUP, unanswered
 
     @property
     def ok(self) -> bool:
@@ -156,7 +158,7 @@ class Platform:
             answered = self._run(report, spec, call_id, "ice", ice.reply, recordings)
         duration = int(spec.duration) if answered else 0
         self.post(report, {"event": "dice", "callid": call_id, "timestamp": _stamp(), "version": 1,
-                           "reason": "CALLERHANGUP" if answered else "MANAGERHANGUP",
+                           "reason": "CALLERHANGUP" if answered or report.caller_hung_up else "MANAGERHANGUP",
                            "result": "ANSWERED" if answered else "FAILED", "duration": duration,
                            "from": spec.cli, "to": self._to(spec), "applicationKey": self.key}, spec)
         for segment in recordings:
@@ -207,6 +209,9 @@ class Platform:
     def _menu(self, report, spec, call_id, action, recordings) -> bool:
         menus = {menu["id"]: menu for menu in action["menus"]}
         menu = menus[action.get("mainMenu") or "main"]
+        if spec.press == "hangup":  # Sinch sends no PIE: the call just ends
+            report.caller_hung_up = True
+            return False
         if spec.press is None:
             result = {"menuId": menu["id"], "type": "timeout", "value": "", "inputMethod": "dtmf"}
         else:

@@ -39,6 +39,8 @@ def ruleset(store: Store) -> str:
 
 
 class Stack:
+    auth = {"Authorization": "Bearer e2e-token"}  # API_TOKENS below
+
     def __init__(self, platform: Platform, app):
         self.platform, self.app = platform, app
 
@@ -74,7 +76,8 @@ def stack(request, database_url, tmp_path_factory):
     (work / "rules.yaml").write_text(ruleset(store))
     env = {"DATABASE_URL": database_url, "SINCH_APPLICATION_KEY": APP_KEY, "SINCH_APPLICATION_SECRET": APP_SECRET,
            "RULES_FILE": str(work / "rules.yaml"), "INSTANCE_PATH": str(work / "instance"),
-           "WEB_CONCURRENCY": "2", "VERIFY_RETRY_SECONDS": "0.5", "RECORDING_MIN_DURATION_MS": "1000"}
+           "WEB_CONCURRENCY": "2", "VERIFY_RETRY_SECONDS": "0.5", "RECORDING_MIN_DURATION_MS": "1000",
+           "API_TOKENS": "e2e-token"}
     endpoints = Endpoints(s3=server.endpoint if store.scheme == "s3" else None,
                           azure=server.endpoint if store.scheme == "azure" else None,
                           gcs=server.endpoint if store.scheme == "gs" else None)
@@ -96,16 +99,30 @@ def test_a_recorded_call_ends_verified(stack):
 
 
 def test_consent_accepted_records_and_declined_does_not(stack):
+    """Yes, no, silence and a hang-up are four outcomes, each kept with what was asked."""
     yes, yes_id = stack.call(to="+46701234567", press="1")
     no, no_id = stack.call(to="+46701234567", press="2")
     silent, silent_id = stack.call(to="+46701234567")
-    assert yes.ok and no.ok and silent.ok
+    gone, gone_id = stack.call(to="+46701234567", press="hangup")
+    assert yes.ok and no.ok and silent.ok and gone.ok
     assert [e.event for e in no.exchanges][:3] == ["ice", "pie", "ace"]
+    assert [e.event for e in gone.exchanges] == ["ice", "dice"]
     assert stack.settled(yes_id)[0].status == "verified"
-    assert stack.recordings(no_id) == [] and stack.recordings(silent_id) == [] and no.uploads == []
-    assert stack.call_row(yes_id).consent == "accepted"
-    assert stack.call_row(no_id).consent == "declined" and stack.call_row(silent_id).consent == "declined"
-    assert stack.call_row(silent_id).consent_evidence["type"] == "timeout"
+    assert all(stack.recordings(i) == [] for i in (no_id, silent_id, gone_id)) and no.uploads == gone.uploads == []
+    outcomes = {call_id: stack.call_row(call_id) for call_id in (yes_id, no_id, silent_id, gone_id)}
+    assert [row.consent for row in outcomes.values()] == ["accepted", "declined", "timeout", "no_answer"]
+    assert [row.consent_evidence["type"] for row in outcomes.values()] == ["return", "return", "timeout", "hangup"]
+    assert outcomes[gone_id].consent_evidence["reason"] == "CALLERHANGUP"
+    for row in outcomes.values():  # what was asked: the prompt's hash, the digits, the ruleset
+        asked = row.consent_evidence["asked"]
+        assert asked["accept"] == "1" and asked["decline"] == "2" and len(asked["prompt_sha256"]) == 64
+        assert asked["ruleset_hash"] == row.ruleset_hash
+    api = stack.app.test_client()
+    def listed(consent: str) -> set:
+        return {row["call_id"] for row in api.get(f"/api/v1/recordings?consent={consent}&limit=500",
+                                                   headers=stack.auth).json["data"]}
+    assert yes_id in listed("accepted") and yes_id not in listed("timeout") | listed("declined")
+    assert api.get("/api/v1/recordings?consent=maybe", headers=stack.auth).status_code == 400
 
 
 def test_a_conference_recording(stack):

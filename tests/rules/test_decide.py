@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.rules.decide import ACCEPTED, DECLINED, PENDING, UNAVAILABLE, decide, masked
+from app.rules.decide import ACCEPTED, DECLINED, NO_ANSWER, PENDING, TIMEOUT, UNAVAILABLE, decide, masked
 from app.rules.matching import in_sample
 from app.rules.schema import load_ruleset
 from app.sinch.svaml import render
@@ -71,8 +71,9 @@ def test_consent_is_asked_only_for_the_sample():
 @pytest.mark.parametrize("result, consent, records", [
     ({"menuId": "main", "type": "return", "value": "accept", "inputMethod": "dtmf"}, ACCEPTED, True),
     ({"menuId": "main", "type": "return", "value": "decline", "inputMethod": "dtmf"}, DECLINED, False),
-    ({"menuId": "main", "type": "timeout", "value": "", "inputMethod": "dtmf"}, DECLINED, False),
-    ({"menuId": "main", "type": "hangup"}, DECLINED, False),
+    ({"menuId": "main", "type": "timeout", "value": "", "inputMethod": "dtmf"}, TIMEOUT, False),
+    ({"menuId": "main", "type": "hangup"}, NO_ANSWER, False),
+    ({"menuId": "main", "type": "sequence", "value": "7", "inputMethod": "dtmf"}, DECLINED, False),
 ])
 def test_consent_answer_decides_the_recording(result, consent, records):
     callid = sampled_call()

@@ -52,8 +52,8 @@ def in_office_hours(monkeypatch):
     from app.rules import decide as decide_module
 
     monday = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
-    monkeypatch.setattr(callbacks, "rules_decider", lambda holder: lambda event, call: decide_module.decide(
-        event, holder.current, monday, call))
+    monkeypatch.setattr(callbacks, "rules_decider", lambda holder, rooms: lambda event, call: decide_module.decide(
+        event, holder.current, monday, call, room_recorded=rooms))
 
 
 def test_a_recorded_call_is_catalogued_with_its_decision(make_app, monkeypatch, caplog):
@@ -110,8 +110,11 @@ def test_consent_flow_over_the_callback_url(app):
     assert recording.call_id == accepted and recording.rule_id == "sales-consent" and recording.status == "requested"
     calls = {call.call_id: call for call in rows(app, Call)}
     assert calls[accepted].consent == "accepted" and calls[declined].consent == "declined"
-    assert calls[accepted].consent_evidence == {"menu_id": "main", "type": "return", "value": "accept",
-                                                "input_method": "dtmf", "timestamp": "2026-11-23T09:00:07Z"}
+    evidence = calls[accepted].consent_evidence
+    asked = evidence.pop("asked")
+    assert evidence == {"menu_id": "main", "type": "return", "value": "accept", "input_method": "dtmf",
+                        "timestamp": "2026-11-23T09:00:07Z"}
+    assert asked["accept"] == "1" and asked["ruleset_hash"] == calls[accepted].ruleset_hash
     assert calls[accepted].consent_at is not None
     assert [e.decision["consent"] for e in journal_rows(app) if e.event == "pie"] == ["accepted", "declined"]
 
