@@ -42,6 +42,8 @@ class Endpoints:
     s3: str | None = None
     azure: str | None = None    # blob endpoint, e.g. http://127.0.0.1:10000/devstoreaccount1
     gcs: str | None = None      # an emulator's JSON API (it checks no HMAC signatures)
+    gcs_xml: str | None = None  # an S3-compatible server standing in for GCS's XML API: gs:// files are
+                                # then written as Sinch writes them, with the SVAML's HMAC key (checked)
 
 
 @dataclass(frozen=True)
@@ -272,12 +274,12 @@ class Platform:
     def _upload(self, report: CallReport, uri: str, options: dict, data: bytes, fmt: str) -> bool:
         location = parse_location(uri)
         try:
-            if location.scheme == "gs" and self.endpoints.gcs:
+            if location.scheme == "gs" and self.endpoints.gcs and not self.endpoints.gcs_xml:
                 reader("gs", {"endpoint": self.endpoints.gcs}).probe_write(location, data)
             else:
                 endpoint = {"s3": {"endpoint_url": self.endpoints.s3 or ""},
                             "azure": {"account_url": self.endpoints.azure or ""},
-                            "gs": {}}[location.scheme]
+                            "gs": {"xml_endpoint": self.endpoints.gcs_xml or ""}}[location.scheme]
                 writer(location, options["credentials"], endpoint).probe_write(location, data)
         except StorageError as error:
             report.problems.append(f"upload {uri} failed: {error}")

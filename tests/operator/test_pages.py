@@ -111,3 +111,13 @@ def test_the_session_key_is_shared_by_processes_and_changes_with_the_tokens():
     assert session_key("", ("a", "b")) == session_key("", ("b", "a"))
     assert session_key("", ("a",)) != session_key("", ("a", "b"))
     assert session_key("set", ("a",)) == b"set"
+
+
+def test_the_list_filters_by_how_the_calls_consent_question_ended(catalogue):
+    client = signed_in(catalogue.app)
+    accepted = client.get("/?consent=accepted").get_data(as_text=True)
+    assert f'data-recording="{catalogue.good.id}"' in accepted and f'data-recording="{catalogue.bad.id}"' not in accepted
+    assert 'value="timeout"' in accepted and 'value="no_answer"' in accepted  # every outcome is offered
+    none = client.get("/?consent=timeout").get_data(as_text=True)
+    assert "data-recording=" not in none
+    assert client.get("/?consent=maybe").status_code == 400
