@@ -15,8 +15,9 @@ def http_error(error: HTTPException):
     data = getattr(error, "data", None) or {}
     body = {"code": (error.name or "error").lower().replace(" ", "_"), "message": data.get("message") or error.description}
     messages = data.get("messages")
-    if messages:  # webargs: {location: {field: [...]}}
-        fields = flatten_messages({k: v for location in messages.values() for k, v in location.items()})
+    if messages:  # webargs: {location: {field: [...]}}, or {location: [...]} for a body it cannot parse
+        fields = flatten_messages({k: v for location, found in messages.items()
+                                   for k, v in (found.items() if isinstance(found, dict) else [(location, found)])})
         body.update(code="invalid_request", message=describe(fields), fields=fields)
     response = jsonify(error=body)
     response.status_code = error.code or 500

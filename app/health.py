@@ -57,9 +57,9 @@ def readyz():
 
 
 def backlog() -> dict:
-    """What waits: tasks queued, recordings overdue, callbacks spooled (here and in Redis) and
-    imported callbacks not replayed yet. A count that cannot be read is null; none of it makes
-    the service unready (it is work in hand, not a fault)."""
+    """What waits: tasks queued, recordings overdue, callbacks spooled (here and in Redis),
+    imported callbacks not replayed yet, and spooled lines set aside as unimportable. A count
+    that cannot be read is null; none of it makes the service unready (work in hand, not a fault)."""
     def count(probe):
         try:
             return probe()
@@ -72,7 +72,8 @@ def backlog() -> dict:
 
     return {"queued": count(current_app.extensions["huey"].pending_count), "overdue": count(overdue),
             "spooled": count(lambda: len(current_app.extensions["sinch_recorder"].spool.waiting())),
-            "replays_pending": count(replays_pending)}
+            "replays_pending": count(replays_pending),
+            "quarantined": count(current_app.extensions["sinch_recorder"].spool.quarantined)}
 
 
 def replays_pending() -> int:

@@ -43,10 +43,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UtcDateTime, db
-from app.metrics import JOURNAL_FAILURES
+from app.metrics import JOURNAL_FAILURES, JOURNAL_QUARANTINED
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,19 @@ _insert = insert(JournalEntry.__table__)
 _COLUMNS = tuple(Entry.__slots__)
 
 
+# Whatever arrives must be storable: text longer than its column (an unknown key of 300 characters,
+# a Content-Type of 400) is cut to fit, so such a request is journaled, not spooled for ever.
+_LIMITS = tuple((column.name, column.type.length) for column in JournalEntry.__table__.columns
+                if isinstance(column.type, String) and column.type.length and column.name in Entry.__slots__)
+
+
 def values(entry: Entry) -> dict:
-    return {name: getattr(entry, name) for name in _COLUMNS}  # asdict() deep-copies: too slow here
+    row = {name: getattr(entry, name) for name in _COLUMNS}  # asdict() deep-copies: too slow here
+    for name, limit in _LIMITS:
+        value = row[name]
+        if value is not None and len(value) > limit:
+            row[name] = value[:limit]
+    return row
 
 
 def store(entry: Entry, also: Callable[[Connection], None] | None = None, engine=None) -> Exception | None:
@@ -283,7 +295,7 @@ class Spool:
         for key in list(self.redis.scan_iter(match=f"{self.key}:importing:*")):
             lines = [line.decode() for line in self.redis.lrange(key, 0, -1)]
             try:
-                yield _insert_new([_row(json.loads(line)) for line in lines], self.settle)
+                yield self._import_lines(lines)
             except Exception:
                 if lines:
                     self.redis.rpush(self.key, *lines)
@@ -305,13 +317,67 @@ class Spool:
                     continue
             try:
                 with open(claimed, encoding="utf-8") as handle:
-                    count, first = _insert_new([_row(json.loads(line)) for line in handle if line.strip()], self.settle)
+                    count, first = self._import_lines([line for line in handle if line.strip()])
             except Exception:
                 claimed.replace(self.folder / f"journal-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")  # back, untouched
                 raise
             claimed.unlink()
             moved, oldest = moved + count, _earliest(oldest, first)
         return moved, oldest
+
+    def _import_lines(self, lines: list[str]) -> tuple[int, datetime | None]:
+        """Import spooled lines. The database failing takes them all back (raise); a line that can
+        never be imported (unreadable, or refused by the database for what it holds) is set aside
+        with the reason (:meth:`quarantine`) so the lines after it still come in."""
+        rows = []
+        for line in lines:
+            try:
+                rows.append(_row(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as error:
+                self.quarantine(line, f"unreadable: {type(error).__name__}: {error}"[:300])
+        try:
+            return _insert_new(rows, self.settle)
+        except DBAPIError as error:
+            if _database_away(error):
+                raise
+        except StatementError:  # a value the driver cannot send: found row by row below
+            pass
+        moved, oldest = 0, None
+        for row in rows:  # one by one, so one bad row does not hold the others back
+            try:
+                count, first = _insert_new([row], self.settle)
+            except (DBAPIError, StatementError) as error:
+                if isinstance(error, DBAPIError) and _database_away(error):
+                    raise
+                self.quarantine(_line(row), f"refused by the database: {type(error.orig).__name__}"
+                                if getattr(error, "orig", None) is not None else type(error).__name__)
+                continue
+            moved, oldest = moved + count, _earliest(oldest, first)
+        return moved, oldest
+
+    def quarantine(self, line: str, reason: str) -> None:
+        """Set a spooled line aside for good, with why (Redis ``<key>:quarantine``, else
+        ``quarantine.jsonl`` here); ``flask journal spool`` and ``/readyz`` count them."""
+        JOURNAL_QUARANTINED.inc()
+        log.error("a spooled callback cannot be imported; quarantined", extra={"reason": reason})
+        record = json.dumps({"at": datetime.now(timezone.utc).isoformat(), "reason": reason, "line": line.strip()})
+        if self.redis is not None:
+            try:
+                self.redis.rpush(f"{self.key}:quarantine", record)
+                return
+            except Exception:
+                pass
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with _spool_lock, open(self.folder / "quarantine.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(record + "\n")
+
+    def quarantined(self) -> int:
+        count = self.redis.llen(f"{self.key}:quarantine") if self.redis is not None else 0
+        path = self.folder / "quarantine.jsonl"
+        if path.exists():
+            with open(path, encoding="utf-8") as handle:
+                count += sum(1 for line in handle if line.strip())
+        return count
 
     def hand_off(self) -> int:
         """Before this process exits: its file's entries into the database, else into Redis.
@@ -349,6 +415,17 @@ def _insert_new(rows: list[dict], settle: Settle | None = None) -> tuple[int, da
         if new:
             connection.execute(_insert, new)
     return len(new), min((row["received_at"] for row in new), default=None)
+
+
+def _database_away(error: DBAPIError) -> bool:
+    """Down, unreachable or cut mid-way (try again later), as opposed to refusing what a row holds."""
+    return isinstance(error, (OperationalError, InterfaceError)) or error.connection_invalidated
+
+
+def _line(row: dict) -> str:
+    record = {**row, "received_at": row["received_at"].isoformat(), "body": base64.b64encode(row["body"]).decode()}
+    record.pop("replay_pending", None)
+    return json.dumps(record, default=str)
 
 
 def _earliest(one: datetime | None, other: datetime | None) -> datetime | None:

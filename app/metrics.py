@@ -23,6 +23,9 @@ SIGNATURE_FAILURES = Counter(
 FALLBACK_REPLIES = Counter(
     "sinch_fallback_replies_total", "ICE/ACE/PIE answered with the fallback reply", ["event"]
 )
+JOURNAL_QUARANTINED = Counter(
+    "sinch_journal_quarantined_total", "Spooled callbacks set aside because they can never be imported"
+)
 JOURNAL_FAILURES = Counter(
     "sinch_journal_failures_total", "Callbacks that could not be written to the journal database"
 )

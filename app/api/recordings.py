@@ -34,9 +34,11 @@ from app.recordings.retention import Held, NotDeletable, delete
 from app.recordings.tasks import copy_recording as queue_copy
 from app.storage import StorageError
 from app.storage.lookup import recording_backend
+from app.validation import ids_in_the_path_are_text
 
 blp = Blueprint("recordings", __name__, url_prefix="/api/v1", description="Recordings and their proof")
 blp.before_request(require_token)
+blp.before_request(ids_in_the_path_are_text)
 
 
 def _recording_or_404(recording_id: str) -> Recording:

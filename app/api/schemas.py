@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from app.recordings.queries import BadCursor, decode_cursor, encode_cursor
 from app.recordings.status import STATUSES
 from app.rules.decide import CONSENTS
+from app.validation import Moment, Text
 
 
 class RecordingSchema(Schema):
@@ -51,13 +52,13 @@ class Cursor(fields.String):
 
 
 class RecordingListArgs(Schema):
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    call_id = fields.String(validate=validate.Length(min=1, max=256))
-    rule_id = fields.String(validate=validate.Length(min=1, max=64))
-    consent = fields.String(validate=validate.OneOf(CONSENTS), metadata={
+    status = Text(validate=validate.OneOf(STATUSES))
+    call_id = Text(validate=validate.Length(min=1, max=256))
+    rule_id = Text(validate=validate.Length(min=1, max=64))
+    consent = Text(validate=validate.OneOf(CONSENTS), metadata={
         "description": "how the call's consent question ended (timeout and no_answer are not a no)"})
-    since = fields.AwareDateTime(metadata={"description": "requested at or after (ISO-8601 with zone)"})
-    until = fields.AwareDateTime(metadata={"description": "requested before (ISO-8601 with zone)"})
+    since = Moment(metadata={"description": "requested at or after (ISO-8601 with zone)"})
+    until = Moment(metadata={"description": "requested before (ISO-8601 with zone)"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = Cursor()
 
@@ -90,13 +91,13 @@ class HoldSchema(Schema):
 
 
 class DeleteArgs(Schema):
-    reason = fields.String(load_default="deleted through the API", validate=validate.Length(max=500))
+    reason = Text(load_default="deleted through the API", validate=validate.Length(max=500))
 
 
 class ControlArgs(Schema):
-    action = fields.String(required=True, validate=validate.OneOf(("start", "stop", "pause", "resume")))
-    reason = fields.String(validate=validate.Length(max=500))
-    by = fields.String(load_default="api", validate=validate.Length(min=1, max=100),
+    action = Text(required=True, validate=validate.OneOf(("start", "stop", "pause", "resume")))
+    reason = Text(validate=validate.Length(max=500))
+    by = Text(load_default="api", validate=validate.Length(min=1, max=100),
                        metadata={"description": "who asks (kept in the call's log)"})
 
 
@@ -119,19 +120,19 @@ class CopyArgs(Schema):
     """Where to copy: a destination profile (``destination``, optional ``key``) or an explicit
     ``target`` URL with write ``credentials``. Credentials are used once and never stored."""
 
-    destination = fields.String(validate=validate.Length(min=1, max=64),
+    destination = Text(validate=validate.Length(min=1, max=64),
                                 metadata={"description": "a destination profile of the ruleset"})
-    key = fields.String(validate=validate.Length(min=1, max=900),
+    key = Text(validate=validate.Length(min=1, max=900),
                         metadata={"description": "the key in the profile's bucket (default: the source's key; "
                                                  "ending in / : a folder)"})
-    target = fields.String(validate=validate.Length(min=6, max=1024),
+    target = Text(validate=validate.Length(min=6, max=1024),
                            metadata={"description": "s3://bucket/key, azure://account/container/blob or "
                                                     "gs://bucket/object (ending in / : a folder)"})
-    credentials = fields.Dict(keys=fields.String(), values=fields.String(), load_only=True, metadata={
+    credentials = fields.Dict(keys=Text(), values=Text(), load_only=True, metadata={
         "description": "for target: S3 access_key, secret_key, region, endpoint_url, session_token; Azure "
                        "connection_string, account_url, account_key, sas_token; GCS credentials_json, endpoint, "
                        "project. Used for this copy only: never stored, logged or returned."})
-    by = fields.String(load_default="api", validate=validate.Length(min=1, max=100),
+    by = Text(load_default="api", validate=validate.Length(min=1, max=100),
                        metadata={"description": "who asks (kept in the job)"})
 
     @validates_schema

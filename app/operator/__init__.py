@@ -20,9 +20,11 @@ from app.rules.decide import CONSENTS
 from app.rules.loader import DEMO_WARNING
 from app.storage import StorageError
 from app.storage.lookup import recording_backend
+from app.validation import ids_in_the_path_are_text
 
 bp = Blueprint("operator", __name__, template_folder="templates")
 bp.before_request(access.require_sign_in)
+bp.before_request(ids_in_the_path_are_text)
 PAGE_SIZE = 50
 LINK_SECONDS = 900
 

@@ -68,6 +68,8 @@ def logout():
 
 def safe_next(target: str) -> str:
     """Only a path on this site: never a redirect elsewhere (pure)."""
+    if any(ord(character) < 32 or character == "\x7f" for character in target):  # CR/LF: a header split
+        return "/"
     parts = urlsplit(target)
     if not target.startswith("/") or target.startswith("//") or parts.scheme or parts.netloc or "\\" in target:
         return "/"

@@ -9,6 +9,7 @@ from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 from app.api.schemas import Cursor
 from app.recordings.status import STATUSES
 from app.rules.decide import CONSENTS
+from app.validation import Text
 
 
 class RecordingFilters(Schema):
@@ -18,8 +19,8 @@ class RecordingFilters(Schema):
         unknown = EXCLUDE
 
     status = fields.String(validate=validate.OneOf(STATUSES))
-    call_id = fields.String(validate=validate.Length(max=256))
-    rule_id = fields.String(validate=validate.Length(max=64))
+    call_id = Text(validate=validate.Length(max=256))
+    rule_id = Text(validate=validate.Length(max=64))
     consent = fields.String(validate=validate.OneOf(CONSENTS))
     since = fields.Date(allow_none=True)
     until = fields.Date(allow_none=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, tuple_
 
 from app.recordings import status
 from app.recordings.models import Call, CopyJob, Recording
+from app.validation import unstorable
 
 
 class BadCursor(ValueError):
@@ -30,8 +31,11 @@ def encode_cursor(key: tuple[datetime, str]) -> str:
 def decode_cursor(text: str) -> tuple[datetime, str]:
     try:
         moment, identifier = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        return datetime.fromisoformat(moment), str(identifier)
-    except (ValueError, TypeError):
+        moment = datetime.fromisoformat(moment)
+        if moment.tzinfo is None or not isinstance(identifier, str) or unstorable(identifier):
+            raise ValueError("not ours")
+        return moment.astimezone(timezone.utc), identifier
+    except (ValueError, TypeError, OverflowError, RecursionError):
         raise BadCursor("is not a cursor this service gave out; start again without it") from None
 
 

@@ -9,6 +9,7 @@ that names the offending field.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate
@@ -30,6 +31,7 @@ def guess_to_type(endpoint: str) -> str:
 
 Str = fields.String
 Int = fields.Integer
+_SECONDS = validate.Range(min=0, max=2**31 - 1, error="must be a number of seconds from {min} to {max}")
 
 
 class _Part(Schema):
@@ -62,7 +64,7 @@ class MenuResult(_Part):
 class Amd(_Part):
     status = Str()
     reason = Str()
-    duration = Int(strict=True)
+    duration = Int(strict=True, validate=_SECONDS)
 
 
 class _Event(_Part):
@@ -90,7 +92,7 @@ class Ice(_Event):
     to = fields.Nested(Destination)
     domain = Str()
     origination_type = Str(data_key="originationType")
-    duration = Int(strict=True)
+    duration = Int(strict=True, validate=_SECONDS)
     rdnis = Str()
     call_headers = fields.List(fields.Nested(CallHeader), data_key="callHeaders")
 
@@ -105,7 +107,7 @@ class Dice(_Event):
     debit = fields.Nested(Money)
     user_rate = fields.Nested(Money, data_key="userRate")
     to = fields.Nested(Destination)
-    duration = Int(strict=True)
+    duration = Int(strict=True, validate=_SECONDS)
     from_ = Str(data_key="from")
     call_headers = fields.List(fields.Nested(CallHeader), data_key="callHeaders")
 
@@ -157,13 +159,30 @@ def decode_json(raw: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise CallbackError(400, "invalid_encoding", f"the request body is not valid UTF-8 (byte {error.start})")
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except RecursionError:
         raise CallbackError(400, "too_deep", "the request body nests too deeply")
     except ValueError as error:
         detail = getattr(error, "msg", None) or str(error)
         where = f" at line {error.lineno} column {error.colno}" if hasattr(error, "lineno") else ""
         raise CallbackError(400, "invalid_json", f"the request body is not valid JSON: {detail}{where}")
+    return _whole_characters(data) if _SURROGATE_ESCAPE.search(text) else data
+
+
+# JSON may spell a lone UTF-16 surrogate (``"\ud800"``); no text column, log line or reply can hold
+# one, so each becomes U+FFFD (the raw body, journaled as bytes, keeps what was sent).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_whole_characters(key): _whole_characters(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_characters(item) for item in value]
+    return value
 
 
 def parse_callback(raw: bytes) -> dict:
