@@ -11,11 +11,14 @@ from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
 from app.api import recordings
+from app.api.schemas import ErrorSchema
 from app.errors import http_error
 from app.sinch.client import ManageCallClient
 
 
 class Api(SmorestApi):
+    ERROR_SCHEMA = ErrorSchema  # the document shows the errors as they are
+
     def handle_http_exception(self, error: HTTPException):
         return http_error(error)
 
@@ -32,4 +35,11 @@ def init_app(app: Flask) -> Api:
     )
     api = Api(app)
     api.register_blueprint(recordings.blp)
+    # What CopyArgs checks in code (validates_schema), said in the document too: a destination
+    # profile (with an optional key, no credentials), or a target URL with the credentials that write there.
+    api.spec.components.schemas["CopyArgs"]["oneOf"] = [
+        {"required": ["destination"], "not": {"anyOf": [{"required": ["target"]}, {"required": ["credentials"]}]}},
+        {"required": ["target", "credentials"], "properties": {"credentials": {"minProperties": 1}},
+         "not": {"anyOf": [{"required": ["destination"]}, {"required": ["key"]}]}},
+    ]
     return api

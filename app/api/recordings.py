@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 
 from flask import current_app
 from flask_smorest import Blueprint, abort
@@ -41,6 +42,16 @@ blp.before_request(require_token)
 blp.before_request(ids_in_the_path_are_text)
 
 
+def fails(*codes: int):
+    """Document the errors a route may answer with, besides 401 (no token) and 400 (a NUL in an
+    id) that every route may: each is an ``ErrorSchema``."""
+    def decorate(view):
+        for code in sorted({400, 401, *codes}):
+            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+    return decorate
+
+
 def _recording_or_404(recording_id: str) -> Recording:
     recording = db.session.get(Recording, recording_id)
     if recording is None:
@@ -51,6 +62,7 @@ def _recording_or_404(recording_id: str) -> Recording:
 @blp.get("/recordings")
 @blp.arguments(RecordingListArgs, location="query", error_status_code=400)
 @blp.response(200, RecordingPageSchema)
+@fails()
 def list_recordings(args: dict):
     """List recordings, newest first; filter by status, call, rule and time; page with ``cursor``."""
     page, next_cursor = recording_page(db.session, args, args["limit"], args.get("cursor"))
@@ -59,6 +71,7 @@ def list_recordings(args: dict):
 
 @blp.get("/recordings/<string:recording_id>")
 @blp.response(200, RecordingSchema)
+@fails(404)
 def get_recording(recording_id: str):
     """One recording with its proof (size, SHA-256, duration) or why it failed."""
     return _recording_or_404(recording_id)
@@ -67,6 +80,7 @@ def get_recording(recording_id: str):
 @blp.get("/recordings/<string:recording_id>/download")
 @blp.arguments(DownloadArgs, location="query", error_status_code=400)
 @blp.response(200, DownloadSchema)
+@fails(404, 409, 502)
 def download(args: dict, recording_id: str):
     """A presigned link to the file (S3 presign, Azure SAS, GCS v4 signed URL); verified recordings only."""
 
@@ -84,6 +98,7 @@ def download(args: dict, recording_id: str):
 
 @blp.get("/calls/<string:call_id>/recordings")
 @blp.response(200, RecordingListSchema)
+@fails()
 def call_recordings(call_id: str):
     """Every recording of a call, by segment."""
     rows = db.session.scalars(select(Recording).where(Recording.call_id == call_id).order_by(Recording.segment))
@@ -92,6 +107,7 @@ def call_recordings(call_id: str):
 
 @blp.get("/calls/<string:call_id>/recordings/active")
 @blp.response(200, RecordingSchema)
+@fails(404)
 def active_recording(call_id: str):
     """The recording running now (requested, not yet finished), 404 when there is none."""
     row = db.session.scalars(select(Recording).where(Recording.call_id == call_id, Recording.status == status.REQUESTED)
@@ -104,6 +120,7 @@ def active_recording(call_id: str):
 @blp.delete("/recordings/<string:recording_id>")
 @blp.arguments(DeleteArgs, location="query", error_status_code=400)
 @blp.response(200, RecordingSchema)
+@fails(404, 409, 502)
 def delete_recording(args: dict, recording_id: str):
     """Delete the file, then mark the recording deleted with a receipt; refused under legal hold."""
     _recording_or_404(recording_id)
@@ -123,6 +140,7 @@ def delete_recording(args: dict, recording_id: str):
 @blp.put("/recordings/<string:recording_id>/hold")
 @blp.arguments(HoldSchema, error_status_code=400)
 @blp.response(200, RecordingSchema)
+@fails(404)
 def hold_recording(args: dict, recording_id: str):
     """Put a recording under legal hold (no deletion, not even by retention) or lift the hold."""
     recording = _recording_or_404(recording_id)
@@ -134,6 +152,7 @@ def hold_recording(args: dict, recording_id: str):
 @blp.put("/calls/<string:call_id>/recording")
 @blp.arguments(ControlArgs, error_status_code=400)
 @blp.response(200, ControlResultSchema)
+@fails(404, 409, 502)
 def control_recording(args: dict, call_id: str):
     """Start, stop, pause or resume a live call's recording through Sinch's Manage Call API."""
     settings = current_app.extensions["settings"]
@@ -153,6 +172,7 @@ def control_recording(args: dict, call_id: str):
 @blp.post("/recordings/<string:recording_id>/copy")
 @blp.arguments(CopyArgs, error_status_code=400)
 @blp.response(202, CopyJobSchema)
+@fails(404, 409)
 def copy_recording(args: dict, recording_id: str):
     """Copy a verified recording to a destination profile or any bucket/container (credentials used once).
 
@@ -176,6 +196,7 @@ def copy_recording(args: dict, recording_id: str):
 
 @blp.get("/copies/<string:job_id>")
 @blp.response(200, CopyJobSchema)
+@fails(404)
 def get_copy(job_id: str):
     """A copy job: status, method, bytes copied and, once verified, the catalogued copy."""
     job = db.session.get(CopyJob, job_id)
@@ -186,6 +207,7 @@ def get_copy(job_id: str):
 
 @blp.get("/recordings/<string:recording_id>/copies")
 @blp.response(200, CopyJobListSchema)
+@fails(404)
 def recording_copies(recording_id: str):
     """Every copy job of a recording, newest first."""
     _recording_or_404(recording_id)

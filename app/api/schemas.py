@@ -11,6 +11,20 @@ from app.rules.decide import CONSENTS
 from app.validation import Moment, Text
 
 
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "what went wrong, as a word: not_found, "
+                                                                  "invalid_request, conflict …"})
+    message = fields.String(required=True, metadata={"description": "what went wrong and what to do next"})
+    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), metadata={
+        "description": "each invalid field (a dotted path) with what is wrong with it"})
+
+
+class ErrorSchema(Schema):
+    """Every error the service answers: ``{"error": {"code", "message", "fields"}}``."""
+
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
 class RecordingSchema(Schema):
     id = fields.String()
     call_id = fields.String()
