@@ -166,22 +166,23 @@ def decode_json(raw: bytes) -> Any:
         detail = getattr(error, "msg", None) or str(error)
         where = f" at line {error.lineno} column {error.colno}" if hasattr(error, "lineno") else ""
         raise CallbackError(400, "invalid_json", f"the request body is not valid JSON: {detail}{where}")
-    return _whole_characters(data) if _SURROGATE_ESCAPE.search(text) else data
+    return _storable(data) if _UNSTORABLE_ESCAPE.search(text) else data
 
 
-# JSON may spell a lone UTF-16 surrogate (``"\ud800"``); no text column, log line or reply can hold
-# one, so each becomes U+FFFD (the raw body, journaled as bytes, keeps what was sent).
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# JSON may spell a lone UTF-16 surrogate (``"\ud800"``) or a NUL (``"\u0000"``); no PostgreSQL text
+# column, log line or reply can hold either, so each becomes U+FFFD (the raw body, journaled as
+# bytes, keeps what was sent).
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _whole_characters(value: Any) -> Any:
+def _storable(value: Any) -> Any:
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {_whole_characters(key): _whole_characters(item) for key, item in value.items()}
+        return {_storable(key): _storable(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_whole_characters(item) for item in value]
+        return [_storable(item) for item in value]
     return value
 
 
