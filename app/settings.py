@@ -177,6 +177,9 @@ DECLARED: tuple[Setting, ...] = (
             "api_tokens", _tokens),
     Setting("SECRET_KEY", "", "Signs the operator page's session cookie (empty: derived from API_TOKENS).",
             fields.String(), "secret_key"),
+    Setting("COPY_ALLOWED_ENDPOINTS", "", "Comma-separated store endpoints (https://host:port) a copy with "
+            "explicit credentials may reach besides the public clouds and the ruleset's own destinations.",
+            fields.String(), "copy_allowed_endpoints", _tokens),
     Setting("COPY_THREADS", "2", "Copies with explicit credentials running at once in each web process.",
             fields.Integer(validate=_RANGE(min=1, max=64)), "copy_threads"),
     Setting("RECORDING_MIN_DURATION_MS", "1000", "Recordings shorter than this fail verification.",

@@ -46,6 +46,11 @@ class Text(fields.String):
     a lone UTF-16 surrogate (JSON ``"\\ud800"``) is refused by name instead of failing later."""
 
     default_error_messages = {"unstorable": "contains a character no text can hold (a NUL or a lone surrogate)"}
+    PATTERN = r"^[^\x00\ud800-\udfff]*$"  # said in the OpenAPI document too
+
+    def __init__(self, *args, **kwargs):
+        kwargs["metadata"] = {"pattern": self.PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(*args, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)

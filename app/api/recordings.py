@@ -172,7 +172,7 @@ def control_recording(args: dict, call_id: str):
 @blp.post("/recordings/<string:recording_id>/copy")
 @blp.arguments(CopyArgs, error_status_code=400)
 @blp.response(202, CopyJobSchema)
-@fails(404, 409)
+@fails(403, 404, 409)
 def copy_recording(args: dict, recording_id: str):
     """Copy a verified recording to a destination profile or any bucket/container (credentials used once).
 
@@ -182,7 +182,8 @@ def copy_recording(args: dict, recording_id: str):
     where = {name: args.get(name) for name in ("destination", "key", "target", "credentials")}
     try:
         job_id, target = create(db.engine, current_app.extensions["rules"].current, recording_id,
-                                requested_by=args["by"], **where)
+                                requested_by=args["by"],
+                                allowed_endpoints=current_app.extensions["settings"].copy_allowed_endpoints, **where)
     except CopyRefused as error:
         if error.field_name:
             abort(error.status_code, message=str(error), messages={"json": {error.field_name: [str(error)]}})

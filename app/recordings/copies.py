@@ -37,6 +37,7 @@ from app.recordings.catalogue import new_recording
 from app.recordings.models import CopyJob, Recording
 from app.recordings.verify import check
 from app.storage import READ_KEYS, Backend, Location, LocationError, StorageError, parse_location, reader
+from app.storage.endpoints import refused_endpoint, ruleset_endpoints
 from app.storage.lookup import read_settings, service_of
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,16 @@ def method_for(source: Location, source_read: Mapping[str, str], target: Target)
 
 
 def target_for(ruleset, source: Mapping, *, destination: str | None = None, key: str | None = None,
-               target: str | None = None, credentials: Mapping[str, str] | None = None) -> Target:
+               target: str | None = None, credentials: Mapping[str, str] | None = None,
+               allowed_endpoints: tuple[str, ...] = ()) -> Target:
     """Where a copy of ``source`` (a recording row) goes: a profile, or a URL with credentials.
 
     To a profile the copy lands where the profile's ``url`` template says, filled with the
     source's call, segment, format, rule and date, unless a ``key`` is given. A key or URL ending
     in ``/`` is a folder: the source's file name is added. The copy is written with the
     profile's ``write:`` credentials (``read:`` when it has none) and read back with ``read:``.
+    Explicit credentials may name only endpoints an operator allowed (:mod:`app.storage.endpoints`:
+    the public clouds, the ruleset's own, ``allowed_endpoints``), and carry content, never a path.
     """
     name = posixpath.basename(parse_location(source["destination_url"]).key)
     if destination is not None:
@@ -110,6 +114,14 @@ def target_for(ruleset, source: Mapping, *, destination: str | None = None, key:
     if unknown:
         raise CopyRefused(f"credentials for {location.scheme}:// take {', '.join(sorted(READ_KEYS[location.scheme]))}; "
                           f"not {', '.join(unknown)}", field_name="credentials")
+    refused = refused_endpoint(location.scheme, credentials, (*allowed_endpoints, *ruleset_endpoints(ruleset)))
+    if refused is not None:
+        raise CopyRefused(f"the endpoint {refused[:200]} is not one this service may reach: the public clouds, the "
+                          "ruleset's destinations and COPY_ALLOWED_ENDPOINTS are; ask an operator to add it there",
+                          status_code=403, field_name="credentials")
+    if credentials.get("credentials_json") and not credentials["credentials_json"].lstrip().startswith("{"):
+        raise CopyRefused("credentials_json is the service account's JSON itself, not a path to it",
+                          field_name="credentials")
     return Target(location, dict(credentials))
 
 

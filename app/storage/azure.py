@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO, Iterator
+from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -19,6 +20,16 @@ from app.storage.backend import CHUNK, PART, TIMEOUTS, AccessDenied, Changed, No
 from app.storage.locations import Location, parse_connection_string
 
 
+def account_of(account_url: str) -> str | None:
+    """The storage account an account URL names: ``https://NAME.blob.core.windows.net``, or the
+    first path segment of an emulator's ``http://127.0.0.1:10000/NAME`` (a shared key needs it)."""
+    parts = urlsplit(account_url)
+    host = parts.hostname or ""
+    if host.endswith(".blob.core.windows.net"):
+        return host.split(".", 1)[0]
+    return parts.path.strip("/").split("/", 1)[0] or None
+
+
 class AzureBackend:
     scheme = "azure"
 
@@ -31,6 +42,7 @@ class AzureBackend:
             self.account_name, self.account_key = fields.get("accountname"), fields.get("accountkey")
             self.client = BlobServiceClient.from_connection_string(connection_string, **options)
         else:
+            account_name = account_name or (account_of(account_url) if account_url else None)
             self.account_name, self.account_key = account_name, account_key
             url = account_url or f"https://{account_name}.blob.core.windows.net"
             credential = ({"account_name": account_name, "account_key": account_key} if account_key else sas_token)
