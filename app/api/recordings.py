@@ -93,7 +93,8 @@ def download(args: dict, recording_id: str):
         url = backend.presign(location, args["expires_in"])
     except StorageError as error:
         abort(502, message=f"the store could not sign a link: {error}")
-    return {"url": url, "expires_at": datetime.now(timezone.utc) + timedelta(seconds=args["expires_in"])}
+    expires_at = datetime.now(timezone.utc) + timedelta(seconds=args["expires_in"])
+    return {"url": url, "expires_at": expires_at}, 200, {"Cache-Control": "no-store"}  # a link is a credential
 
 
 @blp.get("/calls/<string:call_id>/recordings")

@@ -25,6 +25,20 @@ from app.validation import ids_in_the_path_are_text
 bp = Blueprint("operator", __name__, template_folder="templates")
 bp.before_request(access.require_sign_in)
 bp.before_request(ids_in_the_path_are_text)
+
+# The page's own styles inline, audio from the stores' presigned links, nothing else; never framed.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; media-src https: http:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",  # pages carry presigned links: no cache may keep them
+}
+
+
+@bp.after_request
+def guarded(response):
+    response.headers.update(SECURITY_HEADERS)
+    return response
 PAGE_SIZE = 50
 LINK_SECONDS = 900
 

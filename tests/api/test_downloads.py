@@ -27,6 +27,7 @@ def test_a_verified_recording_downloads_through_a_presigned_link(api_flow):
     assert response.status_code == 200, response.json
     link = response.json["url"]
     assert response.json["expires_at"] and TOKEN not in link
+    assert response.headers["Cache-Control"] == "no-store"  # the link is as good as a key while it lasts
     fetched = requests.get(link, timeout=10)
     assert fetched.status_code == 200 and hashlib.sha256(fetched.content).hexdigest() == row.sha256
 

@@ -121,3 +121,12 @@ def test_the_list_filters_by_how_the_calls_consent_question_ended(catalogue):
     none = client.get("/?consent=timeout").get_data(as_text=True)
     assert "data-recording=" not in none
     assert client.get("/?consent=maybe").status_code == 400
+
+
+def test_every_page_forbids_framing_sniffing_referrers_and_caching(catalogue):
+    client = signed_in(catalogue.app)
+    for path in ("/", f"/recordings/{catalogue.good.id}", "/calls/op-good", "/login"):
+        headers = client.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
