@@ -24,6 +24,13 @@ def status_of(app, call_id):
         return value
 
 
+def checked_at(app, call_id):
+    with app.app_context():
+        value = db.session.scalars(select(Recording.last_checked_at).where(Recording.call_id == call_id)).one()
+        db.session.close()
+        return value
+
+
 def start_recording(app, store, call_id, seconds=2):
     sinch = SinchClient(app.test_client())
     reply = sinch.post({"event": "ice", "callid": call_id, "cli": "+46701111111", "domain": "pstn",
@@ -46,17 +53,15 @@ def test_a_worker_killed_mid_verification_is_made_good(make_app, store, queue, t
     os.killpg(weed, signal.SIGSTOP)  # the store hangs: the worker will be stuck inside the read
     try:
         with huey_worker(env, tmp_path / "worker-1.log") as worker:
-            eventually(lambda: "Executing app.recordings.tasks.verify_recording" in
-                       (tmp_path / "worker-1.log").read_text(), "the worker to start verifying")
+            # the check writes that it has started before it reads the (hanging) store
+            eventually(lambda: checked_at(app, "kill-1"), "the worker to start verifying")
             os.killpg(worker.pid, signal.SIGKILL)  # mid-verification
             worker.wait(10)
     finally:
         os.killpg(weed, signal.SIGCONT)
     assert status_of(app, "kill-1") == "available"  # the check was lost with the worker
+    started = checked_at(app, "kill-1")  # the check said it had started: staleness counts from there
     with app.app_context():
-        started = db.session.scalars(select(Recording.last_checked_at).where(Recording.call_id == "kill-1")).one()
-        db.session.close()
-        assert started is not None  # the check said it had started: staleness counts from there
         assert sweep_now(started + timedelta(seconds=9))["requeued"] == 0
         assert sweep_now(started + timedelta(seconds=11))["requeued"] == 1  # VERIFY_STALE_SECONDS later
     with huey_worker(env, tmp_path / "worker-2.log"):
