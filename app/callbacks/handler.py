@@ -8,7 +8,9 @@ Every outcome is one of:
 * 200 with an empty body — DiCE and notify.
 
 The journal row is written before the response leaves, whatever the outcome. When the database
-cannot take it, the entry is spooled to a file and ICE/ACE/PIE get the fallback reply.
+cannot take it, or does not answer within ``JOURNAL_BUDGET_MS`` (the write runs in the
+:class:`journal.Writer`'s threads), the entry is spooled and ICE/ACE/PIE get the fallback reply;
+a write that commits after that is settled to what was answered (:func:`recovery.settle`).
 """
 
 from __future__ import annotations
