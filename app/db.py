@@ -63,7 +63,11 @@ class UtcDateTime(TypeDecorator):
 def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 5}}
-    return {"pool_pre_ping": True, "pool_recycle": 1800, "connect_args": {"connect_timeout": 3}}
+    # A transaction its client left open (a stuck thread, an answer lost on the way back) would hold
+    # its row locks for ever and block every writer of the same rows (a spool imported twice at
+    # once, say): PostgreSQL ends one idle that long. Ours last milliseconds.
+    return {"pool_pre_ping": True, "pool_recycle": 1800,
+            "connect_args": {"connect_timeout": 3, "options": "-c idle_in_transaction_session_timeout=20000"}}
 
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
