@@ -93,6 +93,20 @@ def journal_rows(app) -> list:
         return list(db.session.scalars(db.select(JournalEntry).order_by(JournalEntry.id)))
 
 
+def pstn_ice(call_id: str) -> dict:
+    """A plain PSTN ICE to the number the test rulesets record."""
+    return {"event": "ice", "callid": call_id, "cli": "+46701111111", "domain": "pstn",
+            "to": {"type": "number", "endpoint": "+46812345678"}}
+
+
+def recordings_of(app, call_id: str) -> list:
+    """A call's recording rows, detached (attributes kept; the next look reads afresh)."""
+    with app.app_context():
+        rows = list(db.session.scalars(select(Recording).where(Recording.call_id == call_id)))
+        db.session.close()
+    return rows
+
+
 class Store:
     """One fresh bucket (container) on a real server, the ruleset destination pointing at it,
     and an uploader holding only what Sinch holds."""

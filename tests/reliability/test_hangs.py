@@ -9,29 +9,14 @@ import signal
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import select
 
 from app.callbacks.recovery import LATE_REASON
-from app.db import db
-from app.recordings.models import Recording
 from app.recordings.verify import check, inspect
 from app.storage import StorageError, parse_location, reader
 from tests.processes import eventually
 from tests.reliability.test_database_restart import postgres_behind_a_proxy  # noqa: F401  (a fixture)
 from tests.storage_servers import S3_SERVICE, ServerMissing, s3_client, start_seaweedfs
-from tests.support import SinchClient, journal_rows, unavailable
-
-
-def ice(call_id: str) -> dict:
-    return {"event": "ice", "callid": call_id, "cli": "+46701111111", "domain": "pstn",
-            "to": {"type": "number", "endpoint": "+46812345678"}}
-
-
-def recordings(app, call_id: str) -> list:
-    with app.app_context():
-        rows = list(db.session.scalars(select(Recording).where(Recording.call_id == call_id)))
-        db.session.close()
-    return rows
+from tests.support import SinchClient, journal_rows, pstn_ice, recordings_of, unavailable
 
 
 @pytest.mark.parametrize("store", ["s3"], indirect=True)
@@ -43,11 +28,11 @@ def test_an_ice_while_the_database_hangs_gets_the_fallback_and_the_late_write_is
     with app.app_context():
         upgrade()
     sinch = SinchClient(app.test_client())
-    assert [i["name"] for i in sinch.post(ice("before")).json["instructions"]] == ["startRecording"]
+    assert [i["name"] for i in sinch.post(pstn_ice("before")).json["instructions"]] == ["startRecording"]
 
     proxy.stall()                                     # PostgreSQL freezes: connections stay, nothing moves
     try:
-        reply = sinch.post(ice("frozen"))             # answered while it is still frozen …
+        reply = sinch.post(pstn_ice("frozen"))             # answered while it is still frozen …
         assert reply.status_code == 200
         assert reply.json["action"]["name"] == "connectPstn"
         assert "instructions" not in reply.json or not any(
@@ -61,13 +46,13 @@ def test_an_ice_while_the_database_hangs_gets_the_fallback_and_the_late_write_is
         rows = [entry for entry in journal_rows(app) if entry.call_id == "frozen"]
         return rows if rows and all(entry.outcome == "fallback" for entry in rows) else None
 
-    sinch.post(ice("after"))                          # a success brings the spooled entry in
+    sinch.post(pstn_ice("after"))                          # a success brings the spooled entry in
     [entry] = eventually(settled, "the frozen call journaled once, as the fallback it got")
     assert entry.rule_id is None and entry.decision is None and "connectPstn" in entry.reply
     # Either the waiting write committed late and its recording was withdrawn, or it failed and
     # only the fallback's entry went in: no recording is left waiting for a file Sinch never writes.
-    assert all(row.status == "failed" and row.failure_reason == LATE_REASON for row in recordings(app, "frozen"))
-    assert [row.status for row in recordings(app, "after")] == ["requested"]
+    assert all(row.status == "failed" and row.failure_reason == LATE_REASON for row in recordings_of(app, "frozen"))
+    assert [row.status for row in recordings_of(app, "after")] == ["requested"]
 
 
 def test_a_store_frozen_mid_read_fails_the_read_after_the_timeout_and_the_check_is_retried(make_app):
