@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -25,6 +26,7 @@ from app.recordings.models import Recording
 from app.settings import database_url as normalise
 from app.simulator.audio import audio
 from app.sinch.signing import sign
+from app.storage import parse_location, reader
 from tests import storage_servers as servers
 
 APP_KEY = "669E367E-6BBA-48AB-AF15-266871C28135"
@@ -91,6 +93,26 @@ def journal_rows(app) -> list:
 
     with app.app_context():
         return list(db.session.scalars(db.select(JournalEntry).order_by(JournalEntry.id)))
+
+
+@contextmanager
+def a_big_object_on_a_store_of_its_own():
+    """A SeaweedFS of this test's own (so it may be stopped or killed) holding one 48 MiB object,
+    more than any buffer on the way: yields (server, backend, location, data)."""
+    try:
+        server = servers.start_seaweedfs()
+    except servers.ServerMissing as missing:
+        unavailable(f"{missing} is not installed")
+    try:
+        client = servers.s3_client(server.endpoint, *servers.S3_SERVICE)
+        client.create_bucket(Bucket="alone")
+        data = os.urandom(48 * 1024 * 1024)
+        client.put_object(Bucket="alone", Key="big.mp3", Body=data)
+        backend = reader("s3", {"endpoint_url": server.endpoint, "access_key": servers.S3_SERVICE[0],
+                                "secret_key": servers.S3_SERVICE[1], "region": "us-east-1"})
+        yield server, backend, parse_location("s3://alone/big.mp3"), data
+    finally:
+        server.close()
 
 
 def pstn_ice(call_id: str) -> dict:

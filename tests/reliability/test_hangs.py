@@ -12,11 +12,10 @@ from flask_migrate import upgrade
 
 from app.callbacks.recovery import LATE_REASON
 from app.recordings.verify import check, inspect
-from app.storage import StorageError, parse_location, reader
+from app.storage import StorageError
 from tests.processes import eventually
 from tests.reliability.test_database_restart import postgres_behind_a_proxy  # noqa: F401  (a fixture)
-from tests.storage_servers import S3_SERVICE, ServerMissing, s3_client, start_seaweedfs
-from tests.support import SinchClient, journal_rows, pstn_ice, recordings_of, unavailable
+from tests.support import SinchClient, a_big_object_on_a_store_of_its_own, journal_rows, pstn_ice, recordings_of
 
 
 @pytest.mark.parametrize("store", ["s3"], indirect=True)
@@ -59,17 +58,7 @@ def test_a_store_frozen_mid_read_fails_the_read_after_the_timeout_and_the_check_
     """SeaweedFS stopped (SIGSTOP) after the first chunk: the read does not hang for good, the
     check asks to retry, and once the store runs again the same object reads whole."""
     make_app(STORAGE_TIMEOUT_SECONDS="2")             # the factory sets every store client's read timeout
-    try:
-        server = start_seaweedfs()
-    except ServerMissing as missing:
-        unavailable(f"{missing} is not installed")
-    try:
-        s3_client(server.endpoint, *S3_SERVICE).create_bucket(Bucket="frozen")
-        here = parse_location("s3://frozen/big.mp3")
-        data = os.urandom(48 * 1024 * 1024)
-        s3_client(server.endpoint, *S3_SERVICE).put_object(Bucket="frozen", Key="big.mp3", Body=data)
-        backend = reader("s3", {"endpoint_url": server.endpoint, "access_key": S3_SERVICE[0],
-                                "secret_key": S3_SERVICE[1], "region": "us-east-1"})
+    with a_big_object_on_a_store_of_its_own() as (server, backend, here, data):
         chunks = backend.open(here)
         next(chunks)
         os.killpg(server.process.pid, signal.SIGSTOP)
@@ -81,5 +70,3 @@ def test_a_store_frozen_mid_read_fails_the_read_after_the_timeout_and_the_check_
         finally:
             os.killpg(server.process.pid, signal.SIGCONT)
         assert inspect(backend, here).info.size == len(data)
-    finally:
-        server.close()

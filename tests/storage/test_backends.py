@@ -108,20 +108,9 @@ def test_a_store_that_dies_mid_read_is_a_storage_error_and_the_check_asks_to_ret
 
     from app.recordings.verify import check
     from app.storage import StorageError
-    from tests.storage_servers import S3_SERVICE, ServerMissing, s3_client, start_seaweedfs
-    from tests.support import unavailable
+    from tests.support import a_big_object_on_a_store_of_its_own
 
-    try:
-        server = start_seaweedfs()
-    except ServerMissing as missing:
-        unavailable(f"{missing} is not installed")
-    try:
-        s3_client(server.endpoint, *S3_SERVICE).create_bucket(Bucket="dies")
-        here = parse_location("s3://dies/big.mp3")
-        data = os.urandom(48 * 1024 * 1024)
-        s3_client(server.endpoint, *S3_SERVICE).put_object(Bucket="dies", Key="big.mp3", Body=data)
-        backend = reader("s3", {"endpoint_url": server.endpoint, "access_key": S3_SERVICE[0],
-                                "secret_key": S3_SERVICE[1], "region": "us-east-1"})
+    with a_big_object_on_a_store_of_its_own() as (server, backend, here, data):
         chunks = backend.open(here)
         first = next(chunks)
         os.killpg(server.process.pid, signal.SIGKILL)
@@ -130,5 +119,3 @@ def test_a_store_that_dies_mid_read_is_a_storage_error_and_the_check_asks_to_ret
             total = len(first) + sum(len(chunk) for chunk in chunks)
             assert total < len(data), "the whole object was buffered before the kill; the test proves nothing"
         assert check(backend, here, expected_format="mp3", min_duration_ms=0).outcome == "retry"
-    finally:
-        server.close()
