@@ -215,6 +215,10 @@ class Writer:
 
 
 _spool_lock = threading.Lock()
+# How long a claim on a shared spool list holds while its importer works. An import takes one
+# transaction; past this its importer is taken for dead and another process imports the list
+# (harmless even if it was not: each entry keeps its id, so one stored twice is stored once).
+LEASE_SECONDS = 60
 # What to do, inside the import's transaction, with a spooled entry whose id was stored with
 # another outcome (the callbacks room withdraws the decision the call never got).
 Settle = Callable[[Connection, dict], None]
@@ -283,25 +287,39 @@ class Spool:
 
     def _import_shared(self):
         """Claim the Redis list (renamed, so new entries start a fresh one), import it, drop it;
-        on failure the lines go back. Lists claimed by a process that died mid-import are
-        imported too."""
+        on failure the lines go back. A claim carries a lease (``LEASE_SECONDS``): a list claimed
+        by a live importer is left to it, and one whose claimer died mid-import (its lease ran
+        out) is claimed anew and imported here. Two processes never import one list at once."""
         if self.redis is None:
             return
-        claimed = f"{self.key}:importing:{uuid.uuid4().hex[:8]}"
-        try:
-            self.redis.rename(self.key, claimed)
-        except ResponseError:  # no such key: nothing new was spooled
-            pass
+        mine = [self._claim(self.key)]
         for key in list(self.redis.scan_iter(match=f"{self.key}:importing:*")):
-            lines = [line.decode() for line in self.redis.lrange(key, 0, -1)]
+            token = key.decode().rsplit(":", 1)[-1]
+            if not self.redis.exists(f"{self.key}:lease:{token}"):  # its claimer is gone
+                mine.append(self._claim(key))
+        for claimed, lease in filter(None, mine):
+            lines = [line.decode() for line in self.redis.lrange(claimed, 0, -1)]
             try:
                 yield self._import_lines(lines)
             except Exception:
                 if lines:
                     self.redis.rpush(self.key, *lines)
-                self.redis.delete(key)
+                self.redis.delete(claimed, lease)
                 raise
-            self.redis.delete(key)
+            self.redis.delete(claimed, lease)
+
+    def _claim(self, key) -> tuple[str, str] | None:
+        """Rename ``key`` to a list of this importer's own, under a lease taken first (so the list
+        is never seen without one). None when another importer renamed it first."""
+        token = uuid.uuid4().hex[:12]
+        claimed, lease = f"{self.key}:importing:{token}", f"{self.key}:lease:{token}"
+        self.redis.set(lease, os.getpid(), ex=LEASE_SECONDS)
+        try:
+            self.redis.rename(key, claimed)
+        except ResponseError:  # no such key: nothing spooled, or another importer was first
+            self.redis.delete(lease)
+            return None
+        return claimed, lease
 
     def _import_files(self, own_only: bool) -> tuple[int, datetime | None]:
         """Each file is claimed first (renamed under the spool lock), so lines spooled meanwhile

@@ -93,7 +93,7 @@ def make_app(database_url, tmp_path):
         db.session.commit()
     spool = first.extensions["sinch_recorder"].spool  # with Redis, the spool is shared by the run
     if spool.redis is not None:
-        spool.redis.delete(spool.key, *spool.redis.scan_iter(match=f"{spool.key}:importing:*"))
+        spool.redis.delete(spool.key, *spool.redis.scan_iter(match=f"{spool.key}:*"))
     yield factory
     for app in created:
         app.extensions["copies"].wait(60)  # no copy thread outlives its test

@@ -64,6 +64,32 @@ def test_a_dyno_that_dies_during_an_outage_loses_nothing_spooled_in_redis(make_a
         assert recover_shared_spool.call_local() in (0, None)
 
 
+def test_a_list_another_importer_claimed_is_left_to_it_until_its_lease_runs_out(make_app, database_url, redis_url,
+                                                                                 tmp_path):
+    import redis
+
+    queue = {"REDIS_URL": redis_url, "HUEY_NAME": f"spool-test-{uuid.uuid4().hex[:8]}"}
+    down = make_app(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none", INSTANCE_PATH=str(tmp_path / "dyno-1"),
+                    **queue)
+    assert SinchClient(down.test_client()).post(payloads.DICE | {"callid": "leased-1"}).status_code == 200
+    spool = down.extensions["sinch_recorder"].spool
+    # a live importer (another dyno, mid-import) holds the list: claimed under its lease
+    client = redis.Redis.from_url(redis_url)
+    client.set(f"{spool.key}:lease:other", "4242", ex=60)
+    client.rename(spool.key, f"{spool.key}:importing:other")
+    other = make_app(INSTANCE_PATH=str(tmp_path / "dyno-2"), **queue)
+    importer = other.extensions["sinch_recorder"].spool
+    with other.app_context():
+        assert importer.import_waiting() == (0, None)             # left to its claimer
+    assert journaled(other, "leased-1") == []
+    assert [entry["event"] for entry in importer.waiting()] == ["dice"]
+    client.delete(f"{spool.key}:lease:other")                     # its claimer died: the lease runs out
+    with other.app_context():
+        moved, _ = importer.import_waiting()
+    assert moved == 1 and journaled(other, "leased-1") == ["dice"]
+    assert importer.waiting() == [] and not list(client.scan_iter(match=f"{spool.key}:*"))
+
+
 def test_with_redis_down_too_the_entry_goes_to_the_process_file(make_app, tmp_path):
     app = make_app(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none", REDIS_URL="redis://127.0.0.1:1/0",
                    INSTANCE_PATH=str(tmp_path / "instance"))
