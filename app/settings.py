@@ -202,7 +202,10 @@ DECLARED: tuple[Setting, ...] = (
             "before ICE/ACE/PIE get the fallback and the entry is spooled: a database that hangs costs a call this, "
             "not the call. 0: no budget (wait as long as the driver does).",
             fields.Integer(validate=_RANGE(min=0, max=20000)), "journal_budget_ms"),
-    Setting("MAX_CALLBACK_BYTES", "65536", "Larger callback bodies get 413.",
+    Setting("BODY_READ_SECONDS", "1", "How long a request's body may take to arrive once its headers are in; "
+            "slower gets 408 and the connection closes, so clients that trickle cannot hold the web threads. "
+            "0: no deadline.", fields.Float(validate=_RANGE(min=0, max=60)), "body_read_seconds"),
+    Setting("MAX_CALLBACK_BYTES", "65536", "Larger bodies get 413 (chunked ones too, as they arrive).",
             fields.Integer(validate=_RANGE(min=1024, max=16 * 1024 * 1024)), "max_callback_bytes"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.",
             fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])), "log_level"),

@@ -32,6 +32,9 @@ worker_class = "gthread"
 timeout = int(_env("GUNICORN_TIMEOUT"))
 graceful_timeout = 20
 keepalive = 5
+# The longest request line gunicorn allows; the app refuses URLs over 4 094 bytes itself, in the
+# service's JSON error shape (app/web.py), so only lines past this get gunicorn's plain-text 414.
+limit_request_line = 8190
 forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS")
 accesslog = _env("GUNICORN_ACCESS_LOG")
 errorlog = "-"
