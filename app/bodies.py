@@ -104,17 +104,23 @@ class BodyDeadline:
 
     def __call__(self, environ, start_response):
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if not chunked and (environ.get("REQUEST_METHOD") in NO_BODY or environ.get("CONTENT_LENGTH", "") in ("", "0")):
+        declared = _declared(environ)
+        if chunked and not environ.get("wsgi.input_terminated"):  # a server that cannot tell its end
             return self.app(environ, start_response)
-        if not chunked and _declared(environ) > self.limit:
+        if not chunked and (environ.get("REQUEST_METHOD") in NO_BODY or not declared):
+            return self.app(environ, start_response)
+        if declared > self.limit:
             return self._refuse(start_response, "413 Request Entity Too Large", "request_entity_too_large",
                                 f"the body is larger than {self.limit} bytes (MAX_CALLBACK_BYTES)", close=True)
+        # A declared length is read exactly (some servers' input never ends on a kept-alive
+        # connection); a chunked body up to its end, as the server marks it.
+        wanted = self.limit + 1 if chunked else declared
         sock = environ.get("gunicorn.socket")
         ticket = _watcher.watch(sock, self.seconds) if sock is not None and self.seconds > 0 else None
         parts, size, broken = [], 0, False
         try:
             stream = environ["wsgi.input"]
-            while size <= self.limit and (part := stream.read(CHUNK)):
+            while size < wanted and (part := stream.read(min(CHUNK, wanted - size))):
                 parts.append(part)
                 size += len(part)
         except (OSError, ValueError, EOFError):  # the reading side shut, or a body the server cannot parse
@@ -126,7 +132,7 @@ class BodyDeadline:
                                 f"the body did not arrive within {self.seconds:g} s (BODY_READ_SECONDS)", close=True)
         if broken:
             return self._refuse(start_response, "400 Bad Request", "bad_request",
-                                "the body ended before its declared end", close=True)
+                                "the body could not be read to its end", close=True)
         if size > self.limit:
             return self._refuse(start_response, "413 Request Entity Too Large", "request_entity_too_large",
                                 f"the body is larger than {self.limit} bytes (MAX_CALLBACK_BYTES)", close=True)

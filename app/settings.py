@@ -175,7 +175,9 @@ DECLARED: tuple[Setting, ...] = (
             fields.Float(validate=_RANGE(min=0, max=3600)), "rules_watch_seconds"),
     Setting("API_TOKENS", "", "Comma-separated bearer tokens for /api/v1 and the operator page.", fields.String(),
             "api_tokens", _tokens),
-    Setting("SECRET_KEY", "", "Signs the operator page's session cookie (empty: derived from API_TOKENS).",
+    Setting("SECRET_KEY", "", "Signs the operator page's session cookie and forms: a long random value, the same on "
+            "every web process. Unset: the operator page is off (in development, flask run --debug, a random key "
+            "per process).",
             fields.String(), "secret_key"),
     Setting("COPY_ALLOWED_ENDPOINTS", "", "Comma-separated store endpoints (https://host:port) a copy with "
             "explicit credentials may reach besides the public clouds and the ruleset's own destinations.",

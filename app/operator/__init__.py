@@ -27,10 +27,11 @@ bp.before_request(access.require_sign_in)
 bp.before_request(ids_in_the_path_are_text)
 
 # The page's own styles inline, audio from the stores' presigned links, nothing else; never framed.
+# Referrers only to this site (the sign-in form's CSRF check over https compares it), never to a store.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; media-src https: http:; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # pages carry presigned links: no cache may keep them
 }
 
@@ -44,10 +45,8 @@ LINK_SECONDS = 900
 
 
 def init_app(app) -> None:
-    """The page, its session cookie (HttpOnly, SameSite=Lax) and the key that signs it."""
-    settings = app.extensions["settings"]
-    app.secret_key = access.session_key(settings.secret_key, settings.api_tokens)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    """The page, its session cookie and CSRF protection (:mod:`app.operator.access`)."""
+    access.init_app(app, app.extensions["settings"].secret_key)
     app.register_blueprint(bp)
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.operator.conftest import TOKEN
+from tests.operator.conftest import SECRET_KEY, TOKEN, sign_in
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
 def client(make_app):
-    return make_app(API_TOKENS=TOKEN).test_client()
+    return make_app(API_TOKENS=TOKEN, SECRET_KEY=SECRET_KEY).test_client()
 
 
 @pytest.mark.parametrize("route", ["/api/v1/recordings/abc/copy", "/api/v1/recordings/abc/hold",
@@ -59,5 +59,5 @@ def test_a_copy_key_with_a_lone_surrogate_is_refused_naming_it(client):
 
 
 def test_sign_in_with_a_line_break_in_next_goes_home(client):
-    response = client.post("/login", data={"token": TOKEN, "next": "/\r\nSet-Cookie: x=1"})
+    response = sign_in(client, next="/\r\nSet-Cookie: x=1")
     assert response.status_code == 302 and response.headers["Location"] == "/"

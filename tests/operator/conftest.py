@@ -1,5 +1,6 @@
-"""A catalogue with something in it, for the operator page's tests."""
+"""A catalogue with something in it, for the operator page's tests, and signing in as a browser does."""
 
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -12,6 +13,17 @@ from app.simulator.audio import audio
 from tests.support import Flow, Store
 
 TOKEN = "operator-token-0123"
+SECRET_KEY = "operator-pages-test-key"
+
+
+def csrf_of(client, path: str = "/login", **options) -> str:
+    """The CSRF token of the sign-in form (or the sign-out form on any signed-in page)."""
+    page = client.get(path, **options).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def sign_in(client, token: str = TOKEN, **form):
+    return client.post("/login", data={"token": token, "csrf_token": csrf_of(client), **form})
 
 
 @pytest.fixture
@@ -20,7 +32,7 @@ def catalogue(make_app, s3_server, queue, tmp_path):
     store = Store("s3", s3_server, f"op-{uuid.uuid4().hex[:12]}")
     rules = tmp_path / "rules.yaml"
     rules.write_text(store.ruleset())
-    app = make_app(RULES_FILE=str(rules), API_TOKENS=f"other-token,{TOKEN}")
+    app = make_app(RULES_FILE=str(rules), API_TOKENS=f"other-token,{TOKEN}", SECRET_KEY=SECRET_KEY)
     flow = Flow(app, store, queue)
     flow.good = flow.verified("op-good", audio("mp3", 2))
     uri = flow.call("op-bad")

@@ -1,14 +1,19 @@
 """The operator page through the test client: access, filters, paging, a recording, a call."""
 
 import hashlib
+from datetime import datetime, timedelta, timezone
 
-from app.operator.access import safe_next, session_key
-from tests.operator.conftest import TOKEN
+from sqlalchemy import update
+
+from app.db import db
+from app.operator.access import safe_next, without_credentials
+from app.operator.sessions import OperatorSession
+from tests.operator.conftest import SECRET_KEY, TOKEN, csrf_of, sign_in
 
 
 def signed_in(app):
     client = app.test_client()
-    assert client.post("/login", data={"token": TOKEN}).status_code == 302
+    assert sign_in(client).status_code == 302
     return client
 
 
@@ -16,13 +21,14 @@ def test_the_page_is_behind_the_api_tokens(catalogue):
     client = catalogue.app.test_client()
     asked = client.get("/?status=failed")
     assert asked.status_code == 302 and asked.headers["Location"] == "/login?next=/?status%3Dfailed"
-    wrong = client.post("/login", data={"token": "guess", "next": "/?status=failed"})
+    wrong = sign_in(client, "guess", next="/?status=failed")
     assert wrong.status_code == 401 and b"not one of API_TOKENS" in wrong.data
-    right = client.post("/login", data={"token": TOKEN, "next": "/?status=failed"})
+    right = sign_in(client, next="/?status=failed")
     assert right.status_code == 302 and right.headers["Location"] == "/?status=failed"
     assert TOKEN not in (right.headers.get("Set-Cookie") or "")
     assert client.get("/").status_code == 200
-    assert client.post("/logout").status_code == 302 and client.get("/").status_code == 302
+    assert client.post("/logout", data={"csrf_token": csrf_of(client, "/")}).status_code == 302
+    assert client.get("/").status_code == 302
     by_header = catalogue.app.test_client().get("/", headers={"Authorization": f"Bearer {TOKEN}"})
     assert by_header.status_code == 200
 
@@ -30,19 +36,89 @@ def test_the_page_is_behind_the_api_tokens(catalogue):
 def test_a_session_ends_when_its_token_is_withdrawn(catalogue, make_app, tmp_path):
     client = signed_in(catalogue.app)
     cookie = client.get_cookie("session").value
-    rotated = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), API_TOKENS="other-token",
-                       SECRET_KEY="fixed-key-for-both")
-    kept = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), API_TOKENS=f"other-token,{TOKEN}",
-                    SECRET_KEY="fixed-key-for-both")
-    signed = kept.test_client()
-    assert signed.post("/login", data={"token": TOKEN}).status_code == 302
-    session = signed.get_cookie("session").value
+    rotated = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), API_TOKENS="other-token", SECRET_KEY=SECRET_KEY)
     again = rotated.test_client()
-    again.set_cookie("session", session)
+    again.set_cookie("session", cookie)
     assert again.get("/").status_code == 302  # the token left API_TOKENS: signed out
-    stranger = kept.test_client()
+    stranger = make_app(RULES_FILE=str(tmp_path / "rules.yaml"), API_TOKENS=f"other-token,{TOKEN}",
+                        SECRET_KEY="another-key").test_client()
     stranger.set_cookie("session", cookie)  # a cookie signed with another key
     assert stranger.get("/").status_code == 302
+
+
+def test_signing_out_ends_the_session_for_good_even_for_a_copy_of_its_cookie(catalogue):
+    client = signed_in(catalogue.app)
+    copy = client.get_cookie("session").value
+    assert client.post("/logout", data={"csrf_token": csrf_of(client, "/")}).status_code == 302
+    replayed = catalogue.app.test_client()
+    replayed.set_cookie("session", copy)
+    assert replayed.get("/").status_code == 302
+
+
+def test_a_session_lasts_twelve_hours(catalogue):
+    client = signed_in(catalogue.app)
+    assert client.get("/").status_code == 200
+    with catalogue.app.app_context():
+        db.session.execute(update(OperatorSession).values(
+            started_at=datetime.now(timezone.utc) - timedelta(hours=12, minutes=1)))
+        db.session.commit()
+    assert client.get("/").status_code == 302
+
+
+def test_the_database_keeps_no_session_id_and_no_token(catalogue):
+    client = signed_in(catalogue.app)
+    with catalogue.app.app_context():
+        rows = db.session.scalars(db.select(OperatorSession)).all()
+    stored = " ".join(f"{row.id_hash} {row.fingerprint}" for row in rows)
+    assert rows and TOKEN not in stored
+    assert all(len(row.id_hash) == 64 for row in rows)
+    assert client.get_cookie("session").value not in stored
+
+
+def test_sign_in_and_out_need_the_form_s_csrf_token(catalogue):
+    client = catalogue.app.test_client()
+    forged = client.post("/login", data={"token": TOKEN})         # a post from another site's page
+    assert forged.status_code == 400 and b"CSRF token is missing" in forged.data
+    assert client.get("/").status_code == 302                   # not signed in
+    signed = signed_in(catalogue.app)
+    assert signed.post("/logout").status_code == 400            # another site cannot sign an operator out
+    assert signed.get("/").status_code == 200
+
+
+def test_over_https_the_cookie_is_secure_and_a_foreign_referrer_is_refused(catalogue):
+    site = "https://recorder.example"
+    client = catalogue.app.test_client()
+    token = csrf_of(client, base_url=site)
+    foreign = client.post("/login", base_url=site, data={"token": TOKEN, "csrf_token": token},
+                          headers={"Referer": "https://evil.example/"})
+    assert foreign.status_code == 400 and b"referrer does not match" in foreign.data
+    own = client.post("/login", base_url=site, data={"token": TOKEN, "csrf_token": token},
+                      headers={"Referer": f"{site}/login"})
+    assert own.status_code == 302
+    assert "Secure" in own.headers["Set-Cookie"] and "HttpOnly" in own.headers["Set-Cookie"]
+    plain = signed_in(catalogue.app)                             # over http (local development): not Secure
+    assert "Secure" not in sign_in(plain).headers["Set-Cookie"]
+
+
+def test_without_secret_key_the_page_is_off_and_says_how_to_turn_it_on(make_app):
+    app = make_app(API_TOKENS=TOKEN, SECRET_KEY="")
+    for path in ("/", "/login"):
+        answer = app.test_client().get(path)
+        assert answer.status_code == 403 and b"until SECRET_KEY is set" in answer.data
+    assert app.test_client().get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_in_development_a_random_key_stands_in_for_secret_key(make_app, monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    client = make_app(API_TOKENS=TOKEN, SECRET_KEY="").test_client()
+    assert sign_in(client).status_code == 302 and client.get("/").status_code == 200
+
+
+def test_a_token_in_the_query_string_is_not_carried_into_the_sign_in_redirect(catalogue):
+    asked = catalogue.app.test_client().get(f"/?status=failed&token={TOKEN}&access_token=x")
+    assert asked.status_code == 302 and TOKEN not in asked.headers["Location"]
+    assert asked.headers["Location"] == "/login?next=/?status%3Dfailed"
+    assert without_credentials("/?Token=a&call_id=b") == "/?call_id=b"
 
 
 def test_no_tokens_means_no_page(make_app):
@@ -107,12 +183,6 @@ def test_next_is_only_ever_a_path_here():
         assert safe_next(hostile) == "/"
 
 
-def test_the_session_key_is_shared_by_processes_and_changes_with_the_tokens():
-    assert session_key("", ("a", "b")) == session_key("", ("b", "a"))
-    assert session_key("", ("a",)) != session_key("", ("a", "b"))
-    assert session_key("set", ("a",)) == b"set"
-
-
 def test_the_list_filters_by_how_the_calls_consent_question_ended(catalogue):
     client = signed_in(catalogue.app)
     accepted = client.get("/?consent=accepted").get_data(as_text=True)
@@ -128,5 +198,5 @@ def test_every_page_forbids_framing_sniffing_referrers_and_caching(catalogue):
     for path in ("/", f"/recordings/{catalogue.good.id}", "/calls/op-good", "/login"):
         headers = client.get(path).headers
         assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["Referrer-Policy"] == "no-referrer" and headers["Cache-Control"] == "no-store"
+        assert headers["Referrer-Policy"] == "same-origin" and headers["Cache-Control"] == "no-store"
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
