@@ -76,6 +76,7 @@ def test_the_simulator_writes_gs_recordings_as_sinch_does_when_given_the_xml_end
         report = platform.call(CallSpec(call_id="c-1", duration=1))
     finally:
         served.close()
+    assert len(report.uploads) == 1, report.problems  # what the simulator met, if the write failed
     [upload] = report.uploads
     assert upload.uri == f"gs://{bucket}/sim/c-1.mp3"
     assert len(client.get_object(Bucket=bucket, Key="sim/c-1.mp3")["Body"].read()) == upload.size
