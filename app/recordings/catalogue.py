@@ -85,7 +85,7 @@ def room_recorded(connection: Connection, room: str) -> bool:
     for and has not finished? (Once everyone has left, the room ends, and so does its recording.)"""
     inside = select(_calls.c.call_id).where(_calls.c.conference_id == room, _calls.c.ended_at.is_(None)).exists()
     return connection.execute(select(_recordings.c.id).where(
-        _recordings.c.conference_id == room, _recordings.c.status.in_((status.REQUESTED, status.PAUSED)),
+        _recordings.c.conference_id == room, _recordings.c.status.in_((status.REQUESTED, *status.ENDED_BY_CONTROL)),
         inside).limit(1)).first() is not None
 
 

@@ -1,8 +1,9 @@
 """Live control of a call's recording: start, stop, pause, resume (PCI pauses, say).
 
 Each action is a Manage Call PATCH to Sinch with ``startRecording`` or ``stopRecording`` and
-``continue``. Pause stops the current segment (it becomes ``paused``, then Sinch delivers it as
-usual); resume starts a new segment under a new key. Every request is logged with the call —
+``continue``. Pause and stop end the current segment at once (it becomes ``paused`` or
+``stopped``, then Sinch delivers it as usual), so a second stop is refused without asking Sinch;
+resume and start open a new segment under a new key. Every request is logged with the call —
 who asked, why, when, which segment — so pause intervals can be shown for the record.
 """
 
@@ -88,10 +89,8 @@ def control(engine, ruleset, settings, client: ManageCallClient, call_id: str, a
             decision = dict(call["decision"] or {})
             decision["destination_keys"] = list(decision.get("destination_keys") or []) + [part.url]
             connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(decision=decision))
-        elif action == "pause":
-            status.move(connection, active["id"], status.PAUSED)
-            recording_id = active["id"]
-        else:
+        else:  # pause or stop: the segment is over now, whatever Sinch delivers later
+            status.move(connection, active["id"], status.PAUSED if action == "pause" else status.STOPPED)
             recording_id = active["id"]
         connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
             controls=list(call["controls"] or []) + [entry]))

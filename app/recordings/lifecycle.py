@@ -27,7 +27,7 @@ from app.rules.decide import NO_ANSWER, PENDING
 from app.storage import LocationError, parse_location
 
 _calls, _recordings = Call.__table__, Recording.__table__
-OPEN = (status.REQUESTED, status.PAUSED, status.FINISHED)
+OPEN = (status.REQUESTED, *status.ENDED_BY_CONTROL, status.FINISHED)
 
 
 @dataclass

@@ -74,7 +74,7 @@ def file_overdue(now: datetime, call_max_seconds: int, recording_deadline_second
     table = Recording.__table__
     never_ended = table.c.expected_by.is_(None) & (
         table.c.requested_at <= now - timedelta(seconds=call_max_seconds + recording_deadline_seconds))
-    return table.c.status.in_((status.REQUESTED, status.PAUSED, status.FINISHED)) & (
+    return table.c.status.in_((status.REQUESTED, *status.ENDED_BY_CONTROL, status.FINISHED)) & (
         (table.c.expected_by <= now) | never_ended)
 
 

@@ -40,7 +40,7 @@ def delete(engine, ruleset, recording_id: str, *, by: str, reason: str, now: dat
         return row["deletion"]
     if row["legal_hold"]:
         raise Held(f"recording {recording_id} is under legal hold; lift the hold before deleting it")
-    if row["status"] in (status.REQUESTED, status.PAUSED):
+    if row["status"] in (status.REQUESTED, *status.ENDED_BY_CONTROL):
         raise NotDeletable(f"recording {recording_id} is still {row['status']}: wait until the call has ended")
     backend, location = read_backend(ruleset, row)
     try:
@@ -59,7 +59,7 @@ def due(connection, now: datetime) -> list[str]:
     """Recordings past their retention date, not held, not deleted, not still recording."""
     return list(connection.execute(select(_table.c.id).where(
         _table.c.retain_until <= now, _table.c.legal_hold.is_(False),
-        _table.c.status.notin_((status.DELETED, status.REQUESTED, status.PAUSED)))).scalars())
+        _table.c.status.notin_((status.DELETED, status.REQUESTED, *status.ENDED_BY_CONTROL)))).scalars())
 
 
 def purge(ruleset, now: datetime, *, dry_run: bool = False, progress=lambda: None) -> dict:

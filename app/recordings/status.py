@@ -1,7 +1,7 @@
 """The recording status machine — the only place that decides a recording's next status.
 
     requested → finished → available → verified
-    with failed, missing, paused and deleted beside them.
+    with failed, missing, paused, stopped and deleted beside them.
 
 Transitions are idempotent and go forwards along the main line: a repeated or late event (a
 ``recording_finished`` after ``recording_available``, say) leaves the status as it is. The one
@@ -18,17 +18,20 @@ from sqlalchemy import func, literal, select, update
 from app.recordings.models import Recording
 
 REQUESTED, FINISHED, AVAILABLE, VERIFIED = "requested", "finished", "available", "verified"
-FAILED, MISSING, PAUSED, DELETED = "failed", "missing", "paused", "deleted"
-STATUSES = (REQUESTED, PAUSED, FINISHED, AVAILABLE, VERIFIED, FAILED, MISSING, DELETED)
+FAILED, MISSING, PAUSED, STOPPED, DELETED = "failed", "missing", "paused", "stopped", "deleted"
+STATUSES = (REQUESTED, PAUSED, STOPPED, FINISHED, AVAILABLE, VERIFIED, FAILED, MISSING, DELETED)
+# A segment live control ended (pause or stop) that Sinch has not delivered yet.
+ENDED_BY_CONTROL = (PAUSED, STOPPED)
 # Where a recording row may start: asked for by a decision or by live control; a file no rule
 # asked for, first seen finished or available; a copy, available until its check moves it.
 INITIAL = (REQUESTED, FINISHED, AVAILABLE)
 
 # How far along the main line a status is; a move is allowed only forwards.
-_RANK = {REQUESTED: 0, PAUSED: 1, FINISHED: 2, AVAILABLE: 3, MISSING: 3, FAILED: 4, VERIFIED: 4, DELETED: 9}
+_RANK = {REQUESTED: 0, PAUSED: 1, STOPPED: 1, FINISHED: 2, AVAILABLE: 3, MISSING: 3, FAILED: 4, VERIFIED: 4, DELETED: 9}
 _ALLOWED = {
-    REQUESTED: {PAUSED, FINISHED, AVAILABLE, MISSING, FAILED, VERIFIED, DELETED},
+    REQUESTED: {PAUSED, STOPPED, FINISHED, AVAILABLE, MISSING, FAILED, VERIFIED, DELETED},
     PAUSED: {FINISHED, AVAILABLE, MISSING, FAILED, DELETED},
+    STOPPED: {FINISHED, AVAILABLE, MISSING, FAILED, DELETED},
     FINISHED: {AVAILABLE, MISSING, FAILED, VERIFIED, DELETED},
     AVAILABLE: {VERIFIED, FAILED, DELETED},
     MISSING: {AVAILABLE, VERIFIED, FAILED, DELETED},  # found late: the sweeper or a late notify

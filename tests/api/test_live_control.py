@@ -102,3 +102,22 @@ def test_every_path_that_creates_a_recording_sets_its_retention(live, platform):
         (1, "s3://rec/ret-1-1.mp3"), (2, "s3://rec/ret-1-2.mp3"), (3, "s3://rec/somewhere-else.mp3")]
     assert [row.retain_until - row.requested_at if row.retain_until else None for row in rows] == [
         timedelta(days=30), timedelta(days=30), None]
+def test_stop_means_stopped_at_once(live, platform):
+    live.call("stop-1")
+    stopped = live.control("stop-1", action="stop", reason="customer asked")
+    assert stopped.status_code == 200 and stopped.json["recording"]["status"] == "stopped"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert live.test_client().get("/api/v1/calls/stop-1/recordings/active", headers=auth).status_code == 404
+    sent = len(platform.received)
+    again = live.control("stop-1", action="stop")
+    assert again.status_code == 409 and "not being recorded now" in again.json["error"]["message"]
+    assert len(platform.received) == sent                           # no second stopRecording to Sinch
+    started = live.control("stop-1", action="start", reason="customer agreed again")
+    assert started.status_code == 200 and started.json["segment"] == 2
+    assert started.json["recording"]["destination_url"] == "s3://rec/stop-1-2.mp3"
+    # Sinch delivers the stopped segment as usual: it moves on from stopped
+    uri = "s3://rec/stop-1-1.mp3"
+    live.sinch.post({"event": "notify", "callid": "stop-1", "type": "recording_finished", "version": 1,
+                     "destination": uri})
+    segments = live.test_client().get("/api/v1/calls/stop-1/recordings", headers=auth).json["data"]
+    assert [(row["segment"], row["status"]) for row in segments] == [(1, "finished"), (2, "requested")]
