@@ -24,17 +24,21 @@ from marshmallow_oneofschema import OneOfSchema
 
 from app.validation import describe, flatten_messages
 
-MAX_SAY_CHARS = 600
-MAX_CALL_SECONDS = 14400
-MAX_PARK_SECONDS = 600
-MAX_CONFERENCE_ID = 64
-MAX_COOKIE_BYTES = 1024
-MAX_HEADER_BYTES = 1024
+# The limits Sinch states, each with its source (docs/sinch.md has them as a table). A field the
+# docs give no bound is held to its type only: Sinch's own SDK models send values past any bound
+# one might guess (the Java SDK's conferenceDtmfOptions.maxDigits 45, menu maxTimeoutMills 123456).
+MAX_SAY_CHARS = 600          # say.text: "default maximum is 600 characters" (SVAML instructions page)
+MAX_CALL_SECONDS = 14400     # connectPstn/connectSip maxDuration: "max 14400" (SVAML actions page)
+MAX_PARK_SECONDS = 600       # park maxDuration: "max 600" (SVAML actions page, 2021)
+MAX_CONFERENCE_ID = 64       # connectConf conferenceId: "at most 64 characters" (SVAML actions page)
+MAX_COOKIE_BYTES = 1024      # setCookie: keys plus values "at most 1024 bytes" (SVAML instructions page)
+MAX_HEADER_BYTES = 1024      # callHeaders: each key/value "at most 1024 bytes" (call headers page)
 FORMATS = ("mp3", "wav")
 SCHEMES = ("s3", "azure", "gs")
+# connectPstn indications: the docs' country list; the Java SDK's enum adds "false".
 INDICATIONS = (
     "at au bg br be ch cl cn cz de dk ee es fi fr gr hu il in it lt jp mx my nl no nz ph pl pt "
-    "ru se sg th uk us tw ve za"
+    "ru se sg th uk us tw ve za false"
 ).split()
 MOH = ("ring", "music1", "music2", "music3")
 
@@ -78,6 +82,7 @@ class Bool(fields.Boolean):
             raise self.make_error("invalid")
         return value
 
+# "0-9, #, w (500 ms pause)" (SVAML sendDtmf and connectPstn dtmf); * is a keypad key too.
 _DTMF = validate.Regexp(r"^[0-9#*w]+$", error="may hold only 0-9, #, * and w")
 
 
@@ -218,8 +223,8 @@ class AmdSchema(_Strict):
 class ConnectPstn(_Recordable):
     number = Str(validate=validate.Length(min=1))
     locale = Str()
-    maxDuration = Int(strict=True, validate=validate.Range(min=0, max=MAX_CALL_SECONDS))
-    dialTimeout = Int(strict=True, validate=validate.Range(min=0, max=MAX_CALL_SECONDS))
+    maxDuration = Int(strict=True, validate=validate.Range(max=MAX_CALL_SECONDS))
+    dialTimeout = Int(strict=True)
     cli = Str()
     suppressCallbacks = Bool()
     dtmf = Str(validate=_DTMF)
@@ -234,8 +239,8 @@ class ConnectMxp(_Recordable):
 
 class ConferenceDtmfOptions(_Strict):
     mode = Str(validate=validate.OneOf(("ignore", "forward", "detect")))
-    maxDigits = Int(strict=True, validate=validate.Range(min=1, max=32))
-    timeoutMills = Int(strict=True, validate=validate.Range(min=0, max=60000))
+    maxDigits = Int(strict=True)
+    timeoutMills = Int(strict=True)
 
 
 class ConnectConf(_Recordable):
@@ -246,7 +251,7 @@ class ConnectConf(_Recordable):
 
 class ConnectSip(_Recordable):
     destination = fields.Nested(DestinationSchema, required=True)
-    maxDuration = Int(strict=True, validate=validate.Range(min=0, max=MAX_CALL_SECONDS))
+    maxDuration = Int(strict=True, validate=validate.Range(max=MAX_CALL_SECONDS))
     cli = Str()
     transport = Str(validate=validate.OneOf(("UDP", "TCP", "TLS", "udp", "tcp", "tls")))
     suppressCallbacks = Bool()
@@ -256,19 +261,28 @@ class ConnectSip(_Recordable):
 
 class StreamingOptions(_Strict):
     version = Int(strict=True)
-    sampleRate = Int(strict=True, validate=validate.Range(min=8000, max=48000))
+    sampleRate = Int(strict=True)
 
 
 class ConnectStream(_Strict):
     name = Str(required=True)
     destination = fields.Nested(DestinationSchema, required=True)
     streamingOptions = fields.Nested(StreamingOptions)
-    maxDuration = Int(strict=True, validate=validate.Range(min=0, max=MAX_CALL_SECONDS))
+    maxDuration = Int(strict=True)
     callHeaders = fields.List(fields.Nested(CallHeaderSchema))
 
 
+class Dtmf(fields.String):
+    """Keypad digits; Sinch's own examples write a menu option's ``dtmf`` as a number (``1``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class MenuOptionSchema(_Strict):
-    dtmf = Str(required=True, validate=_DTMF)
+    dtmf = Dtmf(required=True, validate=_DTMF)
     action = Str(required=True, validate=validate.Regexp(
         r"^(return(\([^()]*\))?|menu\([^()]+\))$", error="must be return(<value>) or menu(<menu id>)"
     ))
@@ -278,10 +292,10 @@ class MenuSchema(_Strict):
     id = Str(required=True, validate=validate.Length(min=1))
     mainPrompt = Str()
     repeatPrompt = Str()
-    repeats = Int(strict=True, validate=validate.Range(min=0, max=10))
-    maxDigits = Int(strict=True, validate=validate.Range(min=1, max=64))
-    timeoutMills = Int(strict=True, validate=validate.Range(min=0, max=60000))
-    maxTimeoutMills = Int(strict=True, validate=validate.Range(min=0, max=120000))
+    repeats = Int(strict=True)
+    maxDigits = Int(strict=True)
+    timeoutMills = Int(strict=True)
+    maxTimeoutMills = Int(strict=True)
     options = fields.List(fields.Nested(MenuOptionSchema))
 
 
@@ -319,7 +333,7 @@ class Park(_Strict):
     locale = Str()
     introPrompt = Str()
     holdPrompt = Str()
-    maxDuration = Int(strict=True, validate=validate.Range(min=0, max=MAX_PARK_SECONDS))
+    maxDuration = Int(strict=True, validate=validate.Range(max=MAX_PARK_SECONDS))
 
 
 class Continue(_Recordable):

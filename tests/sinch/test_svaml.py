@@ -130,3 +130,22 @@ def test_amd_async_key_round_trips():
 def test_say_at_the_limit_and_cookies_at_the_limit_pass():
     doc = s.svaml(s.connect_pstn(), s.say("x" * 600), s.set_cookie("k" * 24, "v" * 1000))
     assert render(doc, "ice")
+
+
+def test_fields_the_docs_give_no_bound_take_what_sinchs_own_sdks_send():
+    conference = s.connect_conf("room-1") | {"conferenceDtmfOptions": {"mode": "forward", "maxDigits": 45,
+                                                                       "timeoutMills": 456}}
+    assert render(s.svaml(conference), "ice")["action"]["conferenceDtmfOptions"]["maxDigits"] == 45
+    menu = s.run_menu(s.menu("main", "#tts[x]", s.menu_option("1", "return(one)"))
+                      | {"repeats": 20, "maxDigits": 99, "timeoutMills": 90000, "maxTimeoutMills": 123456})
+    assert render(s.svaml(menu), "ice")["action"]["menus"][0]["maxTimeoutMills"] == 123456
+    assert render(s.svaml(s.connect_pstn("+1") | {"dialTimeout": 20000, "indications": "false"}), "ice")
+    assert render(s.svaml(s.connect_stream("wss://x", sample_rate=96000)), "ice")
+
+
+def test_a_menu_option_s_dtmf_may_be_a_number_as_in_sinchs_examples():
+    menu = s.run_menu(s.menu("main", "#tts[x]", {"dtmf": 1, "action": "return(sales)"}))
+    assert render(s.svaml(menu), "ice")["action"]["menus"][0]["options"][0]["dtmf"] == 1  # sent as given
+    with pytest.raises(SvamlError) as caught:
+        render(s.svaml(s.run_menu(s.menu("main", "#tts[x]", {"dtmf": True, "action": "return(x)"}))), "ice")
+    assert "action.menus[0].options[0].dtmf" in caught.value.problems
