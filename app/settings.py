@@ -152,7 +152,8 @@ DECLARED: tuple[Setting, ...] = (
     Setting("UPSTREAM_CALLBACK_URL", "", "Sidecar mode: your existing Sinch backend; every callback is forwarded "
             "there.", fields.String(validate=_url(r"^(https?://.+)?$", "must be the upstream's http(s) callback URL, "
                                                                          "or empty")), "upstream_url", _optional),
-    Setting("UPSTREAM_TIMEOUT_MS", "500", "Sidecar mode: the upstream's budget per callback, in milliseconds.",
+    Setting("UPSTREAM_TIMEOUT_MS", "500", "Sidecar mode: the deadline for the upstream's whole answer (connect, headers, "
+            "body) per callback, in milliseconds; past it the fallback answers, with the recording.",
             fields.Integer(validate=_RANGE(min=10, max=10000)), "upstream_timeout_ms"),
     Setting("UPSTREAM_POOL_SIZE", "20", "Sidecar mode: kept-alive connections to the upstream.",
             fields.Integer(validate=_RANGE(min=1, max=1000)), "upstream_pool_size"),

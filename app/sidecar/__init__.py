@@ -2,7 +2,8 @@
 
 sinch-recorder owns the callback URL and forwards every verified callback to the team's backend
 (``UPSTREAM_CALLBACK_URL``, or a rule's ``upstream.url``), re-signed for its path. For ICE, ACE and
-PIE the upstream's SVAML is validated and the rules' recording merged in (``merge.py``); a rule
+PIE the upstream's SVAML is checked as Sinch checks it and passed on as sent, with only the rules'
+recording merged in (``merge.py``; unknown keys are kept); a rule
 can leave the reply alone (``upstream: only``) or answer without the upstream (``upstream: off``).
 When the upstream is slow, down or answers invalid SVAML, the fallback reply is used — with the
 recording still applied — and the problem is logged and counted. DiCE and notify are handled
@@ -76,7 +77,11 @@ class Sidecar:
                 "reply": masked(reply.svaml) if reply.svaml else None, "problem": reply.problem, "mode": mode}
         if mode == "only":
             return replace(decision, svaml=base, recordings=(), part=None), info
-        part = decision.part if kind == "ice" else pending_recording(event, ruleset, datetime.now(timezone.utc), call)
+        # The rule that decided this callback records (an ICE rule, or an ACE/PIE rule of its own,
+        # such as recording callouts on answer); else what the call's ICE rule still owes.
+        part = decision.part
+        if part is None and kind != "ice":
+            part = pending_recording(event, ruleset, datetime.now(timezone.utc), call)
         if part is None:
             return replace(decision, svaml=base, recordings=()), info
         merged, planned, how = merge(base, part)

@@ -411,6 +411,39 @@ def render(doc: dict, callback: str) -> dict:
     return doc
 
 
+def passable(doc: Any, callback: str) -> dict:
+    """Someone else's reply (the sidecar's upstream) checked as Sinch checks it, and returned as
+    it was sent. What :func:`render` refuses is refused here too — a missing or misspelt action,
+    what the callback does not allow, a value outside a limit Sinch states — but keys this module
+    does not know (the Java SDK's ``callheaders``, fields newer than this check) are the
+    customer's business: they are passed on, not a reason to replace the reply."""
+    render(_declared_only(doc, _svaml_schema), callback)
+    return doc
+
+
+def _declared_only(value: Any, schema: Schema | None) -> Any:
+    """``value`` with only the keys ``schema`` declares, all the way down (pure)."""
+    if isinstance(schema, OneOfSchema):
+        inner = schema.type_schemas.get(value.get("name")) if isinstance(value, dict) else None
+        return _declared_only(value, inner) if inner is not None else value
+    if schema is None or not isinstance(value, dict):
+        return value
+    kept = {}
+    for name, field in schema.fields.items():
+        key = field.data_key or name
+        if key in value:
+            kept[key] = _declared_value(value[key], field)
+    return kept
+
+
+def _declared_value(value: Any, field: fields.Field) -> Any:
+    if isinstance(field, fields.Nested):
+        return _declared_only(value, field.schema)
+    if isinstance(field, fields.List) and isinstance(value, list):
+        return [_declared_value(item, field.inner) for item in value]
+    return value
+
+
 # --------------------------------------------------------------------------- builders
 
 

@@ -164,3 +164,30 @@ def test_explain_shows_the_merge_for_a_stored_call(sidecar, tmp_path):
         '    record: {destination: store, announce: {say: "This call is recorded."}}', "    record: false"))
     changed = CliRunner().invoke(cli, ["explain", "--call", "x1", "--rules", str(draft)], obj=info)
     assert "merge: nothing to add" in changed.output and "1 of 1 replies would change" in changed.output
+
+
+def test_keys_the_service_does_not_know_are_passed_on_as_the_upstream_sent_them(sidecar, upstream):
+    reply = sidecar.sinch.post(ice("k1", "+46813131313")).json
+    action = reply["action"]
+    assert action["callheaders"] == [{"key": "crm", "value": "42"}] and action["futureOption"] is True
+    assert action["record"] is True and action["recordingOptions"]["destinationUrl"] == "s3://recordings/k1-1.mp3"
+    assert journal_rows(sidecar)[0].upstream["outcome"] == "ok"
+
+
+def test_an_ace_rule_s_own_recording_is_merged_into_the_upstream_s_ace_reply(sidecar, upstream):
+    """A callout the application placed (no ICE): the callouts-on-answer rule records it."""
+    reply = sidecar.sinch.post({"event": "ace", "callid": "out-1", "version": 1, "applicationKey": APP_KEY}).json
+    assert reply["action"] == {"name": "continue"}  # the upstream's own ACE answer
+    assert [i["name"] for i in reply["instructions"]] == ["startRecording"]
+    [recording] = recordings(sidecar, "out-1")
+    assert recording.rule_id == "callouts-on-answer" and recording.status == "requested"
+
+
+def test_an_upstream_that_trickles_its_body_is_cut_at_the_deadline(sidecar, upstream):
+    """The budget (400 ms here) is a deadline over the whole exchange: headers at once and the body
+    in ten pieces over two seconds is a timeout, and the fallback answers with the recording."""
+    reply = sidecar.sinch.post(ice("t1", "+46812121212")).json
+    assert reply["action"] == {"name": "connectPstn", "number": "+46812121212"}  # the fallback
+    assert [i["name"] for i in reply["instructions"]] == ["say", "startRecording"]
+    [row] = journal_rows(sidecar)
+    assert row.upstream["outcome"] == "timeout", row.upstream  # read whole, it would have been "ok"

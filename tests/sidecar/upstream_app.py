@@ -4,10 +4,11 @@ signatures and runs its own call flows, chosen by the dialled number."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 from datetime import datetime, timezone
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from app.sinch.signing import verify
 
@@ -20,6 +21,7 @@ allow_literal_credentials: true
 destinations:
   store: {url: 's3://recordings/{callid}-{segment}.{format}', sinch_credentials: 'WKEY:wsecret:eu-north-1'}
 rules:
+  - {id: callouts-on-answer, when: {event: ace, origin: callout}, record: {destination: store}, connect: continue}
   - {id: leave-alone, when: {to: '+46899999999'}, upstream: only}
   - {id: rules-alone, when: {to: '+46800000000'}, upstream: 'off', connect: {pstn: '+46812340000'}}
   - {id: rooms, when: {to: '+46877777777'}, record: {destination: store, mode: conference}, connect: {conference: 'room-{callid}'}}
@@ -39,7 +41,11 @@ FLOWS = {
     "+46877777777": {"action": {"name": "connectConf", "conferenceId": "upstream-room"}},
     "+46888888888": {"action": {"name": "connectMxp", "destination": {"type": "username", "endpoint": "bob"}}},
     "+46899999999": {"action": {"name": "connectPstn", "number": "+46855599990"}},
+    # The Java SDK's spelling and a key newer than the service's check: the customer's, passed on.
+    "+46813131313": {"action": {"name": "connectMxp", "destination": {"type": "username", "endpoint": "bob"},
+                                "callheaders": [{"key": "crm", "value": "42"}], "futureOption": True}},
 }
+TRICKLING = "+46812121212"  # headers at once, then the body in ten pieces over two seconds
 PIE_FLOWS = {"sales": {"action": {"name": "connectPstn", "number": "+46855511111"}},
              "support": {"action": {"name": "connectSip", "destination": {"type": "sip", "endpoint": "support@pbx.acme"}}}}
 
@@ -47,6 +53,7 @@ PIE_FLOWS = {"sales": {"action": {"name": "connectPstn", "number": "+46855511111
 def create_upstream(key: str, secret: str) -> Flask:
     app = Flask("upstream")
     app.received = []  # (event, callid, signature verdict)
+    app.scripted = {}  # callid → the SVAML to answer with, set by a test
     applications = {key: base64.b64decode(secret)}
 
     @app.post(PATH)
@@ -60,6 +67,8 @@ def create_upstream(key: str, secret: str) -> Flask:
         if not verdict.ok:
             return jsonify(error=verdict.reason), 401
         kind = event["event"]
+        if event.get("callid") in app.scripted:
+            return jsonify(app.scripted[event["callid"]])
         if kind in ("dice", "notify"):
             return "", 200
         if kind == "ace":
@@ -69,6 +78,10 @@ def create_upstream(key: str, secret: str) -> Flask:
         to = event["to"]["endpoint"]
         if to == "+46844444444":
             time.sleep(2)  # slower than the sidecar's budget
+        if to == TRICKLING:
+            body = json.dumps(FLOWS["+46811111111"]).encode()
+            pieces = [body[len(body) * i // 10:len(body) * (i + 1) // 10] for i in range(10)]
+            return Response(_slowly(pieces, 0.2), content_type="application/json")
         if to == "+46855555555":
             return jsonify(error="boom"), 500
         if to == "+46866666666":
@@ -76,3 +89,9 @@ def create_upstream(key: str, secret: str) -> Flask:
         return jsonify(FLOWS.get(to, {"action": {"name": "connectPstn"}}))
 
     return app
+
+
+def _slowly(pieces, pause: float):
+    for piece in pieces:
+        yield piece
+        time.sleep(pause)  # the upstream's pace, not a synchronisation
