@@ -17,7 +17,7 @@ from tests.support import APP_KEY, APP_SECRET, SinchClient, journal_rows
 def upstream():
     app = create_upstream(APP_KEY, APP_SECRET)
     served = Served(app)
-    served.received = app.received
+    served.received, served.scripted = app.received, app.scripted
     yield served
     served.close()
 
