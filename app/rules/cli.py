@@ -17,11 +17,11 @@ from flask.cli import ScriptInfo
 
 from app.db import db
 from app.journal import JournalEntry
-from app.rules.decide import decide, masked, pending_recording
+from app.rules.decide import amd_status, decide, masked, pending_recording
 from app.rules.engine import Facts, explain
 from app.rules.loader import rules_path
 from app.rules.model import Ruleset
-from app.rules.schema import RulesError, load_ruleset
+from app.rules.schema import AMD_STATUSES, RulesError, load_ruleset
 from app.settings import SettingsError, load_settings
 from app.sidecar.merge import merge
 from app.sinch.events import DOMAINS, TO_TYPES, CallbackError, guess_to_type, parse_callback
@@ -81,11 +81,12 @@ def _when(text: str | None) -> datetime:
 @click.option("--call-id", "callid", default="explain-call", show_default=True,
               help="Call id (affects sampling and keys).")
 @click.option("--at", "at", help="When the call happens (ISO-8601); default now.")
+@click.option("--amd", type=click.Choice(AMD_STATUSES), help="With --event ace: the answering-machine verdict.")
 @click.option("--call", "replay_call", help="Replay the journaled callbacks of this call instead.")
 @click.option("--rules", "draft", type=click.Path(exists=True, dir_okay=False), help="A draft ruleset to use.")
 @click.pass_context
 def explain_command(ctx, kind, cli_number, to, to_type, domain, headers, custom, application_key, callid, at,
-                    replay_call, draft) -> None:
+                    amd, replay_call, draft) -> None:
     """Show which rule answers a call, why earlier rules did not, and the SVAML (credentials masked)."""
     ruleset = _ruleset(draft)
     if replay_call:
@@ -103,9 +104,12 @@ def explain_command(ctx, kind, cli_number, to, to_type, domain, headers, custom,
         event["application_key"] = application_key
     if headers:
         event["call_headers"] = [{"key": name, "value": value} for name, value in headers]
+    if amd:
+        event["amd"] = {"status": amd}
     moment = _when(at)
     facts = Facts.from_ice(event) if kind == "ice" else Facts(event=kind, call_id=callid, origin="callout",
-                                                             application_key=application_key)
+                                                             application_key=application_key,
+                                                             amd=amd_status(event) if kind == "ace" else None)
     click.echo(f"ruleset {ruleset.source} (hash {ruleset.hash}), at {moment.isoformat()}")
     for rule, matched, why in explain(ruleset.rules, facts, moment):
         if matched is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Callable
 
@@ -91,6 +91,8 @@ def decide(event: dict, ruleset: Ruleset, now: datetime, call: dict | None = Non
     else:  # no ICE was seen for this call: one the application placed through the Callout API
         facts = Facts(event=kind, call_id=event["callid"], origin="callout",
                       application_key=event.get("application_key"))
+    if kind == "ace":
+        facts = replace(facts, amd=amd_status(event))
     rule, matched = ruleset.index.first_match(facts, now)
     if rule is None:  # ACE/PIE with no rule of their own
         return Decision(kind, svaml.svaml(svaml.continue_()), ruleset_hash=ruleset.hash,
@@ -112,6 +114,12 @@ def decide(event: dict, ruleset: Ruleset, now: datetime, call: dict | None = Non
                         consent_evidence={"asked": consent_question(plan.consent, ruleset.hash)}, **base)
     doc, recordings, part = _reply(rule, plan, facts, ruleset, now, new_id, segment=1)
     return Decision(svaml=doc, recordings=recordings, part=part, **base)
+
+
+def amd_status(event: dict) -> str | None:
+    """The ACE's answering-machine verdict, lower-cased; None when detection was not enabled."""
+    status = (event.get("amd") or {}).get("status")
+    return str(status).lower() if status else None
 
 
 def pending_recording(event: dict, ruleset: Ruleset, now: datetime, call: dict | None,

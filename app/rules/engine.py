@@ -35,6 +35,7 @@ class Facts:
     headers: tuple[tuple[str, str], ...] = ()
     custom: str | None = None
     application_key: str | None = None
+    amd: str | None = None      # the ACE's amd.status (machine, human, notsure, hangup, inprogress)
 
     @classmethod
     def from_ice(cls, event: dict, kind: str | None = None) -> "Facts":
@@ -90,6 +91,11 @@ def evaluate(rule: Rule, facts: Facts, now: datetime) -> tuple[dict[str, str] | 
         if hit is None:
             return None, f"header {name} {facts.header(name) or '(absent)'} does not match {patterns.describe()}"
         matched[f"header.{name}"] = hit
+    if when.amd is not None:
+        verdict = facts.amd or "none"  # none: detection was not enabled for this leg
+        if verdict not in when.amd:
+            return None, f"amd {verdict} is not {'/'.join(sorted(when.amd))}"
+        matched["amd"] = verdict
     if when.hours:
         window = next((w for w in when.hours if w.contains(now)), None)
         if window is None:

@@ -50,6 +50,7 @@ class Conditions:
     application_key: PatternSet | None = None
     hours: tuple[Window, ...] = ()
     sample: float | None = None
+    amd: frozenset[str] | None = None              # answering-machine detection's verdict, at ACE
 
     @property
     def is_default(self) -> bool:

@@ -220,6 +220,12 @@ def _not_a_window():
 _HOURS = HoursSchema()  # one instance: building a schema deep-copies its fields
 
 
+# ACE amd.status as the docs list it; "inprogress" is what asynchronous detection first reports
+# (its verdict follows in a notify, after the ACE has been answered); "none": the ACE carried no
+# verdict (detection was not enabled for the leg).
+AMD_STATUSES = ("human", "machine", "notsure", "hangup", "inprogress", "none")
+
+
 class WhenSchema(_Strict):
     event = Choices(EVENTS)
     domain = Choices(("pstn", "mxp"))
@@ -232,6 +238,12 @@ class WhenSchema(_Strict):
     application_key = Patterns()
     hours = HoursField()
     sample = fields.Float(validate=validate.Range(min=0, max=100, error="must be a percentage from 0 to 100"))
+    amd = Choices(AMD_STATUSES)
+
+    @validates_schema
+    def amd_only_at_ace(self, data, **kwargs):
+        if "amd" in data and "ace" not in data.get("event", frozenset({"ice"})):
+            raise ValidationError("the answering-machine verdict arrives with the ACE: add event: ace", "amd")
 
     @pre_load
     def to_type_spelling(self, data, **kwargs):
@@ -246,7 +258,7 @@ class WhenSchema(_Strict):
             cli=data.get("cli"), to=data.get("to"), to_type=data.get("to_type"),
             headers=tuple(sorted((name.lower(), patterns) for name, patterns in data.get("header", {}).items())),
             custom=data.get("custom"), application_key=data.get("application_key"),
-            hours=data.get("hours", ()), sample=data.get("sample"),
+            hours=data.get("hours", ()), sample=data.get("sample"), amd=data.get("amd"),
         )
 
 

@@ -105,3 +105,15 @@ def test_check_reports_a_malformed_placeholder_and_the_collision_together(tmp_pa
     lines = [line for line in result.output.splitlines() if "destinations.d.url" in line]
     assert len(lines) == 2, result.output
     assert "{date} needs a strftime format" in lines[0] and "could give two recordings the same key" in lines[1]
+
+
+def test_explain_shows_an_answering_machine_left_unrecorded():
+    machine = run("explain", "--event", "ace", "--amd", "machine")
+    assert machine.exit_code == 0, machine.output
+    assert "  ✗ callouts-on-answer: amd machine is not human/none/notsure" in machine.output
+    assert "records: nothing" in machine.output
+    human = run("explain", "--event", "ace", "--amd", "human")
+    assert "  ✓ callouts-on-answer: matched (origin=callout, amd=human)" in human.output
+    assert "startRecording" in human.output
+    undetected = run("explain", "--event", "ace")
+    assert "  ✓ callouts-on-answer: matched (origin=callout, amd=none)" in undetected.output

@@ -137,6 +137,20 @@ def test_callouts_record_on_answer_but_never_twice():
     assert decided({**ace, "callid": "call-1"}, call=plain_inbound.call_state()).rule_id is None
 
 
+@pytest.mark.parametrize("verdict, recorded", [
+    ("human", True), ("notsure", True), (None, True), ("HUMAN", True),
+    ("machine", False), ("hangup", False), ("inprogress", False),
+])
+def test_a_callout_answered_by_a_machine_is_not_recorded(verdict, recorded):
+    ace = {"event": "ace", "callid": "out-2", "application_key": "k"}
+    if verdict is not None:
+        ace["amd"] = {"status": verdict, "reason": "longgreeting", "duration": 4}
+    decision = decided(ace)
+    assert bool(decision.recordings) is recorded, decision.matched
+    assert (decision.rule_id == "callouts-on-answer") is recorded
+    assert decision.svaml["action"] == {"name": "continue"}
+
+
 def test_consent_cannot_be_asked_on_app_legs():
     from app.rules.schema import parse_ruleset
 
