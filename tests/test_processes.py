@@ -19,12 +19,12 @@ def test_gunicorn_serves_signed_callbacks_with_json_logs(database_url, tmp_path)
            "SINCH_APPLICATION_SECRET": APP_SECRET, "WEB_CONCURRENCY": "1"}
     log_path = tmp_path / "gunicorn.log"
     with gunicorn("wsgi:app", env, log_path) as (base, _):
-        body = json.dumps(payloads.ICE_PSTN).encode()
+        body = json.dumps(payloads.ICE_APP_TO_PHONE).encode()
         headers = sign(APP_KEY, APP_SECRET, method="POST", path="/sinch/callback", body=body)
         response = requests.post(f"{base}/sinch/callback", data=body,
                                  headers={**headers, "X-Request-Id": "proc-test-1"}, timeout=5)
         assert response.status_code == 200
-        assert response.json() == {"action": {"name": "connectPstn", "number": "+12017777777"}}
+        assert response.json() == {"action": {"name": "connectPstn", "number": "+46855500000"}}
         refused = requests.post(f"{base}/sinch/callback", data=body, headers={"Content-Type": "application/json"}, timeout=5)
         assert refused.status_code == 401
         assert requests.get(f"{base}/readyz", timeout=5).json()["status"] == "ok"

@@ -117,12 +117,13 @@ def explain_command(ctx, kind, cli_number, to, to_type, domain, headers, custom,
         else:
             shown = ", ".join(f"{k}={v}" for k, v in matched.items()) or "no conditions (default)"
             click.echo(f"  ✓ {rule.id}: matched ({shown})")
-    decision = decide(event, ruleset, moment, None, new_id=lambda: "<uuid>")
-    _show_decision(decision, kind)
+    _show_decision(decide(event, ruleset, moment, None, new_id=lambda: "<uuid>"), kind)
 
 
 def _show_decision(decision, kind: str) -> None:
     click.echo(f"rule: {decision.rule_id or '(none: continue)'}; consent: {decision.consent}")
+    if decision.problem:
+        click.echo(f"problem: {decision.problem}; the call is answered otherwise")
     for recording in decision.recordings:
         click.echo(f"records: {recording.url} ({recording.format}, {recording.mode}, segment {recording.segment})")
     if not decision.recordings:

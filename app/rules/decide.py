@@ -60,6 +60,7 @@ class Decision:
     # side. A merge into another app's reply (sidecar mode, rules explain) places it there.
     part: "RecordingPart | None" = field(default=None, repr=False)
     room: str | None = None  # the conference the call is connected to (connectConf), recorded or not
+    problem: str | None = None  # why the rule could not answer as written (the call was answered otherwise)
 
     def call_state(self) -> dict:
         """The call as the catalogue stores it after this decision (what ACE/PIE decide with)."""
@@ -72,6 +73,7 @@ class Decision:
             "rule_id": self.rule_id, "ruleset_hash": self.ruleset_hash, "matched": self.matched,
             "consent": self.consent, "destination_keys": [r.url for r in self.recordings],
             **({"room": self.room} if self.room else {}),
+            **({"problem": self.problem} if self.problem else {}),
         }
 
 
@@ -112,7 +114,10 @@ def decide(event: dict, ruleset: Ruleset, now: datetime, call: dict | None = Non
             return Decision(svaml=doc, consent=UNAVAILABLE, **base)
         return Decision(svaml=_consent_menu(plan), consent=PENDING,
                         consent_evidence={"asked": consent_question(plan.consent, ruleset.hash)}, **base)
-    doc, recordings, part = _reply(rule, plan, facts, ruleset, now, new_id, segment=1)
+    try:
+        doc, recordings, part = _reply(rule, plan, facts, ruleset, now, new_id, segment=1)
+    except svaml.Unroutable as error:  # connect: dialled on a call to the app's own number
+        return Decision(svaml=svaml.no_route(), problem=str(error), **base)
     return Decision(svaml=doc, recordings=recordings, part=part, **base)
 
 

@@ -445,6 +445,10 @@ class RulesetSchema(_Strict):
                 problem(index, "id", f"'{rule['id']}' is already used by rules[{seen[rule['id']]}]; ids must be unique")
             seen.setdefault(rule["id"], index)
             kind = connect.kind if connect else ("dialled" if "ice" in when.events else "continue")
+            if kind == "dialled" and when.to_type is not None and "did" in when.to_type:
+                problem(index, "connect", "dialled on a call to your own Sinch number (to.type did) would call that "
+                                          "number again: name where such calls go ({pstn: ...}, {sip: ...}, "
+                                          "{user: ...} or {conference: ...})")
             for event in sorted(when.events):
                 if kind == "dialled" and event != "ice":
                     problem(index, "connect", f"dialled needs the ICE of the call; a rule for {event} can connect "

@@ -2,7 +2,9 @@
 
 ``SINCH_FALLBACK_ICE_SVAML`` (and ``…_ACE_…``, ``…_PIE_…``) configure it per callback, each
 checked against that callback's platform rules at start; unset, the built-in one answers:
-ICE connects the dialled destination without recording, ACE and PIE ``continue``.
+ICE connects the dialled destination without recording — except a call to the application's own
+number (``to.type`` ``did``), which has no dialled destination beyond that number: it is told so
+and hung up on, never connected back to itself — and ACE and PIE ``continue``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from app.sinch.svaml import SvamlError, render
 
 
 def builtin_fallback(event: dict) -> dict:
-    """ICE: connect the dialled destination without recording; ACE and PIE: continue."""
+    """ICE: connect the dialled destination without recording (a DID call: :func:`svaml.no_route`);
+    ACE and PIE: continue."""
     if event["event"] == "ice":
         to = event.get("to") or {}
-        return svaml.svaml(svaml.connect_dialled(to.get("type"), to.get("endpoint"), event.get("domain")))
+        try:
+            return svaml.svaml(svaml.connect_dialled(to.get("type"), to.get("endpoint"), event.get("domain")))
+        except svaml.Unroutable:
+            return svaml.no_route()
     return svaml.svaml(svaml.continue_())
 
 
@@ -36,8 +42,9 @@ class Fallback:
         try:
             return render(builtin_fallback(event), event["event"])
         except SvamlError:  # a destination the schema refuses: let the platform dial it
-            action = svaml.connect_pstn() if event["event"] == "ice" else svaml.continue_()
-            return svaml.svaml(action)
+            if event["event"] != "ice":
+                return svaml.svaml(svaml.continue_())
+            return svaml.svaml(svaml.connect_pstn())
 
 
 def validated_fallbacks(configured: Mapping[str, dict | None]) -> dict[str, dict]:

@@ -584,20 +584,38 @@ def connect_sip(
     )
 
 
+class Unroutable(ValueError):
+    """A call with nowhere to connect: what was dialled is the application's own Sinch number."""
+
+
+NO_ROUTE_TEXT = "We are sorry, this number cannot take your call right now. Please try again later."
+
+
+def no_route() -> dict:
+    """The answer to a call with nowhere to go (:class:`Unroutable`): said so, then hung up."""
+    return svaml(hangup(), say(NO_ROUTE_TEXT, locale="en-US"))
+
+
 def connect_dialled(to_type: str | None, endpoint: str | None, domain: str | None = None,
                     *, recording: dict | None = None) -> dict:
     """Connect what the caller dialled, by the destination's type (ICE ``to``).
 
-    Numbers (``number``/``did``) get ``connectPstn``, app users ``connectMxp``, SIP addresses
-    ``connectSip``; with nothing usable, ``connectPstn`` without a number lets the platform dial
-    what the caller dialled.
+    Numbers get ``connectPstn``, app users ``connectMxp``, SIP addresses ``connectSip``; with
+    nothing usable, ``connectPstn`` without a number lets the platform dial what the caller
+    dialled. A call to the application's own number (``to.type`` ``did``: an inbound PSTN call)
+    has no dialled destination beyond that number — connecting it (with or without ``number``)
+    would call the application again — so it raises :class:`Unroutable`.
     """
     kind = (to_type or "").lower()
+    if kind == "did":
+        number = f" {endpoint}" if endpoint else ""
+        raise Unroutable(f"connect: dialled on a call to the application's own number{number} (to.type did) "
+                         "would call that number again; name where such calls go")
     if kind == "username" or (not kind and (domain or "").lower() == "mxp"):
         return connect_mxp(endpoint or None, recording=recording)
     if kind == "sip" and endpoint:
         return connect_sip(endpoint, recording=recording)
-    return connect_pstn(endpoint if kind in ("number", "did") and endpoint else None, recording=recording)
+    return connect_pstn(endpoint if kind == "number" and endpoint else None, recording=recording)
 
 
 def connect_stream(url: str, *, sample_rate: int | None = None, max_duration: int | None = None) -> dict:

@@ -2,13 +2,12 @@ import json
 
 import pytest
 
-from app.sinch.svaml import render
+from app.sinch.svaml import NO_ROUTE_TEXT, render
 from tests import payloads
 from tests.support import APP_KEY, APP_SECRET, OTHER_KEY, OTHER_SECRET, SinchClient, journal_rows
 
 
 @pytest.mark.parametrize("payload, action", [
-    (payloads.ICE_PSTN, {"name": "connectPstn", "number": "+12017777777"}),
     (payloads.ICE_APP_TO_PHONE, {"name": "connectPstn", "number": "+46855500000"}),
     (payloads.ICE_MXP, {"name": "connectMxp", "destination": {"type": "username", "endpoint": "bob"}}),
     (payloads.ICE_SIP, {"name": "connectSip", "destination": {"type": "sip", "endpoint": "46708000000@sip.example.com"}}),
@@ -83,13 +82,25 @@ def test_decision_failure_answers_with_the_fallback(app, sinch):
     assert ice.outcome == "fallback" and "rules exploded" in ice.error
 
 
+def test_an_inbound_call_to_the_app_s_own_number_is_never_connected_back_to_it(app, sinch):
+    """ICE_PSTN is an inbound PSTN call: to.type did, the application's own number. connect: dialled
+    (the suite's minimal ruleset) has nowhere to go: the caller is told so and hung up on."""
+    response = sinch.post(payloads.ICE_PSTN)
+    assert response.status_code == 200
+    assert response.json == {"instructions": [{"name": "say", "text": NO_ROUTE_TEXT, "locale": "en-US"}],
+                             "action": {"name": "hangup"}}
+    assert "+12017777777" not in json.dumps(response.json)
+    [row] = journal_rows(app)
+    assert row.outcome == "answered" and "would call that number again" in row.decision["problem"]
+
+
 def test_invalid_svaml_from_the_decision_is_never_sent(app, sinch):
     from app.rules.decide import Decision
 
     not_for_ice = Decision("ice", {"action": {"name": "continue"}})  # continue is not allowed in ICE
     app.extensions["sinch_recorder"].replier.decide = lambda event, call: not_for_ice
-    response = sinch.post(payloads.ICE_PSTN)
-    assert response.json == {"action": {"name": "connectPstn", "number": "+12017777777"}}
+    response = sinch.post(payloads.ICE_APP_TO_PHONE)
+    assert response.json == {"action": {"name": "connectPstn", "number": "+46855500000"}}
     [row] = journal_rows(app)
     assert row.outcome == "fallback" and "continue is not allowed in a ice reply" in row.error
 
@@ -110,7 +121,7 @@ def test_a_bug_in_the_handler_still_answers_ice(app, sinch, monkeypatch):
     def explode(*args, **kwargs):
         raise KeyError("bug")
     monkeypatch.setattr(handler, "_dispatch", explode)
-    response = sinch.post(payloads.ICE_PSTN)
+    response = sinch.post(payloads.ICE_APP_TO_PHONE)
     assert response.status_code == 200 and response.json["action"]["name"] == "connectPstn"
     assert sinch.post(payloads.DICE).status_code == 200
     assert [r.outcome for r in journal_rows(app)] == ["fallback", "error"]

@@ -117,3 +117,19 @@ def test_explain_shows_an_answering_machine_left_unrecorded():
     assert "startRecording" in human.output
     undetected = run("explain", "--event", "ace")
     assert "  ✓ callouts-on-answer: matched (origin=callout, amd=none)" in undetected.output
+
+
+def test_check_refuses_connecting_a_did_call_to_what_was_dialled(tmp_path):
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("version: 1\nrules:\n  - id: inbound\n    when: {to.type: did}\n    connect: dialled\n"
+                    "  - id: default\n    connect: dialled\n")
+    result = run("check", str(loop))
+    assert result.exit_code == 1
+    assert "rules[0].connect: dialled on a call to your own Sinch number (to.type did)" in result.output
+
+
+def test_explain_shows_a_did_call_told_there_is_no_route():
+    result = run("explain", "--to", "+46812345678", "--to-type", "did", "--at", "2026-11-29T10:00:00+01:00")
+    assert result.exit_code == 0, result.output
+    assert "problem: connect: dialled on a call to the application's own number +46812345678" in result.output
+    assert '"name": "hangup"' in result.output and "connectPstn" not in result.output
