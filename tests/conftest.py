@@ -30,6 +30,7 @@ _TMP = Path(tempfile.mkdtemp(prefix=f"sinch-recorder-tests-{RUN_ID}-"))
 def pytest_configure(config):
     """The run's environment, which processes the tests start inherit: a queue of its own
     (Redis under a prefix of this run with TEST_REDIS_URL), and no outside database or app."""
+    os.environ["SINCH_SIMULATOR_CROSSCHECK"] = "1"  # the simulator's schema and the service's check must agree
     os.environ["HUEY_NAME"] = f"sinch-recorder-test-{RUN_ID}"
     os.environ["HUEY_SQLITE_PATH"] = str(_TMP / "huey.db")
     if os.environ.get("TEST_REDIS_URL"):

@@ -85,7 +85,13 @@ def _call_options(function):
         click.option("--domain", type=click.Choice(DOMAINS), default="pstn", show_default=True),
         click.option("--press", help="Digits to answer a menu with (none: the menu times out)."),
         click.option("--duration", type=click.FloatRange(0, 14400), default=5, show_default=True,
-                     help="Seconds of call, and of audio in each recording."),
+                     help="Seconds of call once answered, and of audio in a recording that runs to the end."),
+        click.option("--ring", type=click.FloatRange(0, 600), default=0, show_default=True,
+                     help="Seconds the callee's phone rings before it answers (the ACE); a recording "
+                          "stopped at the ACE lasts this long."),
+        click.option("--custom", help="The ICE's custom field."),
+        click.option("--minimal-finished", is_flag=True,
+                     help="recording_finished without destination (the docs' minimal shape)."),
         click.option("--header", "headers", multiple=True, type=CALL_HEADER, help="A call header (repeatable)."),
         click.option("--format", "upload_format", type=click.Choice(["mp3", "wav"]),
                      help="The format the platform writes; default: as requested (mp3 when unsaid)."),
@@ -110,9 +116,10 @@ def _platform(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint) ->
                                                              gcs_endpoint or None))
 
 
-def _spec(cli_number, to, to_type, domain, press, duration, headers, call_id=None, **flags) -> CallSpec:
+def _spec(cli_number, to, to_type, domain, press, duration, ring, custom, minimal_finished, headers, call_id=None,
+          **flags) -> CallSpec:
     return CallSpec(cli=cli_number, to=to, to_type=to_type, domain=domain, press=press, duration=duration,
-                    call_id=call_id,
+                    ring=ring, custom=custom, minimal_finished=minimal_finished, call_id=call_id,
                     headers=tuple(headers), misbehave=Misbehaviour(**flags))
 
 

@@ -1,15 +1,21 @@
 """A local Sinch platform: plays one call against a running service the way Sinch would.
 
-* sends a signed ICE (fresh ``x-timestamp``) and checks the SVAML reply with the platform rules;
-  an invalid reply is reported as Sinch does, with a ``callingerror`` 40001 notify;
+* sends a signed ICE (fresh ``x-timestamp``) and judges the SVAML reply with its own JSON Schema,
+  written from Sinch's docs and SDK models (:mod:`app.simulator.svaml_schema`), not with the
+  service's check; an invalid reply is reported as Sinch does, with a ``callingerror`` 40001
+  notify. With ``SINCH_SIMULATOR_CROSSCHECK`` set (the test suite sets it) every reply is also
+  put to the service's check, and a disagreement between the two raises :class:`Disagreement`;
 * executes it: prompts are skipped, ``runMenu`` → PIE with the pressed digits (or a timeout),
   ``connectPstn``/``connectSip`` → ACE, and the call lasts ``duration`` seconds (simulated time);
-* on ``startRecording`` or the ``record`` flag it makes a real audio file of that length in the
-  requested format and uploads it to ``destinationUrl`` with only the credentials in the SVAML
-  (Sinch's default file name when the URL names none); ``stopRecording`` is accepted, but time
-  inside a call is not modelled: every segment lasts the whole call;
-* ends with DiCE, then ``recording_finished`` and ``recording_available`` per file (and
-  ``transcription_available`` with a small JSON transcript when transcription was asked);
+* keeps call time: the ICE's reply acts at 0 s, the ACE's once the callee answers (``ring``
+  seconds later), a PIE's when the menu is answered; the call ends ``duration`` seconds after
+  it was answered. A segment runs from the reply that starts it (``startRecording`` or the
+  ``record`` flag) to the reply with ``stopRecording`` or the call's end, and its file is a real
+  audio file of that length in the requested format, uploaded to ``destinationUrl`` with only
+  the credentials in the SVAML (Sinch's default file name when the URL names none);
+* ends with DiCE (with ``debit`` and ``userRate``), then per file ``recording_finished`` and —
+  only once its upload succeeded — ``recording_available`` (and ``transcription_available`` with a
+  small JSON transcript when transcription was asked); ``notificationEvents: false`` sends none;
 * misbehaves on request, like a real network (:class:`Misbehaviour`).
 
 Storage endpoints are the simulator's own settings (an emulator's address): Sinch's
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 import uuid
@@ -29,6 +36,7 @@ from datetime import datetime, timezone
 import requests
 
 from app.simulator.audio import audio
+from app.simulator.svaml_schema import verdict
 from app.sinch.events import guess_to_type
 from app.sinch.signing import sign
 from app.sinch.svaml import SvamlError, render
@@ -66,9 +74,13 @@ class CallSpec:
     to_type: str | None = None         # number | did | username | sip; None: guessed from ``to``
     press: str | None = None           # digits answered to a runMenu; None: no input (timeout);
                                        # "hangup": the caller hangs up while the menu plays (no PIE)
-    duration: float = 5.0
+    duration: float = 5.0              # seconds from the answer to the end of the call
+    ring: float = 0.0                  # seconds from the ICE's reply to the callee answering (ACE)
     call_id: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    custom: str | None = None          # the ICE's custom field, when the call carries one
+    rdnis: str | None = None           # redirected dialled number (inbound PSTN), when known
+    minimal_finished: bool = False     # recording_finished without destination (the docs' minimal shape)
     misbehave: Misbehaviour = Misbehaviour()
 
 
@@ -97,6 +109,7 @@ class CallReport:
     uploads: list[Upload] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     caller_hung_up: bool = False        # during a menu: the DiCE says CALLERHANGUP, unanswered
+    clock: float = 0.0                  # the call's time, in seconds since the ICE
 
     @property
     def ok(self) -> bool:
@@ -107,6 +120,26 @@ class CallReport:
 
 
 _DEFAULT_NAME = "{stamp}_{key}_{callid}.{format}"  # reference §3.4
+
+
+class Disagreement(AssertionError):
+    """The simulator's schema and the service's check judged one reply differently."""
+
+
+def judge(reply, kind: str) -> list[str]:
+    """The platform's verdict on a reply: what its own schema refuses ([]: taken). Crosschecked
+    against the service's check when ``SINCH_SIMULATOR_CROSSCHECK`` is set."""
+    refused = verdict(reply, kind)
+    if os.environ.get("SINCH_SIMULATOR_CROSSCHECK"):
+        try:
+            render(reply, kind)
+            service = []
+        except SvamlError as error:
+            service = [str(error)]
+        if bool(refused) != bool(service):
+            raise Disagreement(f"{kind} reply {json.dumps(reply)[:500]}: the simulator's schema says "
+                               f"{refused or 'valid'}, the service's check says {service or 'valid'}")
+    return refused
 
 
 class Platform:
@@ -153,18 +186,22 @@ class Platform:
         call_id = spec.call_id or uuid.uuid4().hex
         report = CallReport(call_id)
         started = datetime.now(timezone.utc)
-        recordings: list[dict] = []  # {"options": ..., "conference": bool}
+        recordings: list[dict] = []  # {"options", "conference", "from", "to"}: seconds of call time
         ice = self.post(report, self._ice(call_id, spec, started), spec)
         answered = False
         if ice.status == 200:
             answered = self._run(report, spec, call_id, "ice", ice.reply, recordings)
         duration = int(spec.duration) if answered else 0
+        end = report.clock + duration
         self.post(report, {"event": "dice", "callid": call_id, "timestamp": _stamp(), "version": 1,
                            "reason": "CALLERHANGUP" if answered or report.caller_hung_up else "MANAGERHANGUP",
                            "result": "ANSWERED" if answered else "FAILED", "duration": duration,
+                           "debit": {"currencyId": "EUR", "amount": round(0.01 * duration / 60, 4)},
+                           "userRate": {"currencyId": "EUR", "amount": 0.01},
                            "from": spec.cli, "to": self._to(spec), "applicationKey": self.key}, spec)
         for segment in recordings:
-            self._finish_recording(report, spec, call_id, segment, started, duration)
+            length = max((segment["to"] if segment["to"] is not None else end) - segment["from"], 0)
+            self._finish_recording(report, spec, call_id, segment, started, int(length) if answered else 0)
         return report
 
     def _ice(self, call_id: str, spec: CallSpec, started: datetime) -> dict:
@@ -176,6 +213,10 @@ class Platform:
                 "userRate": {"currencyId": "EUR", "amount": 0.01}}
         if spec.headers:
             body["callHeaders"] = [{"key": k, "value": v} for k, v in spec.headers]
+        if spec.custom is not None:
+            body["custom"] = spec.custom
+        if spec.rdnis is not None:
+            body["rdnis"] = spec.rdnis
         return body
 
     @staticmethod
@@ -185,24 +226,31 @@ class Platform:
     def _run(self, report: CallReport, spec: CallSpec, call_id: str, kind: str, reply: dict | None,
              recordings: list[dict]) -> bool:
         """Execute one SVAML reply; True when the call got connected (and so lasts)."""
-        try:
-            render(reply if reply is not None else {}, kind)
-        except SvamlError as error:
+        refused = judge(reply if reply is not None else {}, kind)
+        if refused:
+            error = "; ".join(refused)
             report.problems.append(f"{kind} reply rejected (40001 illegal SVAML): {error}")
             self.post(report, {"event": "notify", "callid": call_id, "version": 1, "type": "callingerror",
                                "errorCode": 40001, "errorMsg": f"Illegal SVAML: {error}"[:500]}, spec)
             return False
         for instruction in reply.get("instructions", []):
             if instruction["name"] == "startRecording":
-                recordings.append({"options": instruction["options"], "conference": None})
+                recordings.append({"options": instruction["options"], "conference": None,
+                                   "from": report.clock, "to": None})
+            elif instruction["name"] == "stopRecording":
+                for segment in recordings:
+                    if segment["to"] is None and not segment["conference"]:
+                        segment["to"] = report.clock
         action = reply["action"]
         name = action["name"]
         if action.get("record"):
             recordings.append({"options": action["recordingOptions"],
-                               "conference": action.get("conferenceId") if name == "connectConf" else None})
+                               "conference": action.get("conferenceId") if name == "connectConf" else None,
+                               "from": report.clock, "to": None})
         if name == "runMenu":
             return self._menu(report, spec, call_id, action, recordings)
         if name in ("connectPstn", "connectSip"):
+            report.clock += spec.ring  # the callee's phone rings, then answers
             ace = self.post(report, {"event": "ace", "callid": call_id, "timestamp": _stamp(), "version": 1,
                                      "applicationKey": self.key}, spec)
             return ace.status == 200 and self._run(report, spec, call_id, "ace", ace.reply, recordings)
@@ -238,21 +286,27 @@ class Platform:
             notify["conferenceId"] = segment["conference"]
         bad = spec.misbehave
         data = b"" if bad.empty_upload else audio(fmt, max(duration, 0))
-        finished = {**notify, "type": "recording_finished"}
+        if options.get("notificationEvents") is False:  # the file is written; Sinch says nothing
+            self._upload(report, uri, options, data, fmt)
+            return
+        finished = {"event": "notify", "callid": call_id, "version": 1, "type": "recording_finished"} \
+            if spec.minimal_finished else {**notify, "type": "recording_finished"}
         available = {**notify, "type": "recording_available"}
         order = [available, finished] if bad.reorder_notifies else [finished, available]
         if bad.missing_available:
             order = [finished]
-        uploaded = False
+        uploaded = None  # not tried yet
         for message in order:
-            if message is available and not bad.late_availability and not uploaded:
+            if message is available and not bad.late_availability and uploaded is None:
                 uploaded = self._upload(report, uri, options, data, fmt)
+            if message is available and uploaded is False:
+                continue  # the write failed: Sinch never says the file is available
             for _ in range(2 if bad.duplicate_notifies else 1):
                 self.post(report, message, spec)
-        if not uploaded:
-            self._upload(report, uri, options, data, fmt)
+        if uploaded is None:
+            uploaded = self._upload(report, uri, options, data, fmt)
         transcription = options.get("transcriptionOptions") or {}
-        if transcription.get("enabled"):
+        if transcription.get("enabled") and uploaded:
             transcript_uri = uri.rsplit(".", 1)[0] + "-transcript.json"
             text = json.dumps({"text": "Hello, this is a simulated call.",
                                "lines": [{"timestamp": 0.5, "speakerLabel": "Speaker 1",

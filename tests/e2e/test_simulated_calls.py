@@ -217,3 +217,12 @@ def test_simulate_load_command_counts_verified_recordings(stack):
     assert result.exit_code == 0, result.output
     assert "12 calls, 4 at a time" in result.output
     assert "calls 12, errors 0" in result.output and "recordings verified 12 / expected 12" in result.output
+
+
+def test_a_recording_finished_without_destination_still_ends_verified(stack):
+    """The docs' minimal recording_finished names no file: the file is matched when it is
+    announced (recording_available), and proven."""
+    report, call_id = stack.call(to="+46812345678", minimal_finished=True)
+    assert report.ok, report.problems
+    [row] = stack.settled(call_id)
+    assert row.status == "verified"
