@@ -1,9 +1,9 @@
 """The web process's request plumbing: the proxy in front of it, and the request id.
 
-Behind Heroku's router (or any proxy in ``FORWARDED_ALLOW_IPS``) the scheme and client address
-come from ``X-Forwarded-For``/``-Proto``; a body must arrive whole and in time (:mod:`app.bodies`). Every request gets the ``X-Request-Id`` it came with (when
-it looks like one) or a new one; the response echoes it and every log line of the request
-carries it.
+Behind Heroku's router the scheme and client address come from ``X-Forwarded-For`` and
+``-Proto`` (one hop); the ``Host`` is the client's own. A body must arrive whole and in time
+(:mod:`app.bodies`). Every request gets the ``X-Request-Id`` it came with (when it looks like
+one) or a new one; the response echoes it and every log line of the request carries it.
 """
 
 from __future__ import annotations

@@ -144,6 +144,10 @@ def _start_seaweedfs() -> Server:
         f"-admin.port={p_admin}", f"-admin.port.grpc={p_admin + 10000}", "-admin.ui=false", "-webdav=false",
         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
         "-s3.allowDeleteBucketNotEmpty=false", f"-s3.config={workdir / 'identities.json'}",
+        # Each bucket takes a volume of its own, and by default the volume count follows the free
+        # disk (1 GiB a volume: 77 here), so a whole run's buckets ran out and writes to the last
+        # ones failed with InternalError. Small volumes, many of them (none preallocated).
+        "-volume.max=2000", "-master.volumeSizeLimitMB=64",
     ]
     (workdir / "data").mkdir()
     server = Server(None, workdir, f"http://127.0.0.1:{p_s3}", {"command": command, "ports": ports})

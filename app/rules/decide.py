@@ -82,7 +82,20 @@ def decide(event: dict, ruleset: Ruleset, now: datetime, call: dict | None = Non
            room_recorded: Callable[[str], bool] = lambda room: False) -> Decision:
     """The decision for an ICE, ACE or PIE. ``call`` is what was stored at the call's ICE;
     ``room_recorded(room)`` says whether a conference room is being recorded already (then a
-    participant joins it without asking Sinch to record again: a room is recorded once)."""
+    participant joins it without asking Sinch to record again: a room is recorded once).
+
+    A rule that would connect a call to the application's own number (``connect: dialled`` on a
+    ``did`` call, whether at the ICE or after a consent answer) has nowhere to go: the caller is
+    told so and hung up on, and the decision's ``problem`` says why."""
+    try:
+        return _decide(event, ruleset, now, call, new_id, room_recorded)
+    except svaml.Unroutable as error:
+        return Decision(event["event"], svaml.no_route(), ruleset_hash=ruleset.hash, problem=str(error),
+                        call_facts=_facts_record(Facts.from_ice(event)) if event["event"] == "ice" else None)
+
+
+def _decide(event: dict, ruleset: Ruleset, now: datetime, call: dict | None, new_id: Callable[[], str],
+            room_recorded: Callable[[str], bool]) -> Decision:
     kind = event["event"]
     if kind == "pie" and call and call.get("consent") == PENDING:
         return _consent_answer(event, ruleset, now, call, new_id)
@@ -114,10 +127,7 @@ def decide(event: dict, ruleset: Ruleset, now: datetime, call: dict | None = Non
             return Decision(svaml=doc, consent=UNAVAILABLE, **base)
         return Decision(svaml=_consent_menu(plan), consent=PENDING,
                         consent_evidence={"asked": consent_question(plan.consent, ruleset.hash)}, **base)
-    try:
-        doc, recordings, part = _reply(rule, plan, facts, ruleset, now, new_id, segment=1)
-    except svaml.Unroutable as error:  # connect: dialled on a call to the app's own number
-        return Decision(svaml=svaml.no_route(), problem=str(error), **base)
+    doc, recordings, part = _reply(rule, plan, facts, ruleset, now, new_id, segment=1)
     return Decision(svaml=doc, recordings=recordings, part=part, **base)
 
 
