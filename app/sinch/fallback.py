@@ -42,9 +42,8 @@ class Fallback:
         try:
             return render(builtin_fallback(event), event["event"])
         except SvamlError:  # a destination the schema refuses: let the platform dial it
-            if event["event"] != "ice":
-                return svaml.svaml(svaml.continue_())
-            return svaml.svaml(svaml.connect_pstn())
+            action = svaml.connect_pstn() if event["event"] == "ice" else svaml.continue_()
+            return svaml.svaml(action)
 
 
 def validated_fallbacks(configured: Mapping[str, dict | None]) -> dict[str, dict]:
