@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 
 from flask import Flask, jsonify, request
 
-from app.sinch.signing import verify
 from app.simulator.platform import judge
+from app.sinch.signing import verify
 
 
 def create_manage_call(key: str, secret: str) -> Flask:
