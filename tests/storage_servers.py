@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +177,14 @@ def s3_client(endpoint: str, key: str, secret: str, region: str = "us-east-1"):
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
                         region_name=region, config=Config(s3={"addressing_style": "path"},
                                                           retries={"max_attempts": 2}))
+
+
+def new_s3_bucket(server: Server, prefix: str):
+    """A fresh bucket on the S3 server, and the service's client for it: ``(name, client)``."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    client = s3_client(server.endpoint, *S3_SERVICE)
+    client.create_bucket(Bucket=name)
+    return name, client
 
 
 def start_azurite() -> Server:

@@ -36,6 +36,34 @@ OTHER_SECRET = base64.b64encode(b"another-app-secret-0123").decode()
 RULES_DIR = Path(__file__).parent / "rules"
 
 
+# Hostile texts for URLs (query values, path ids), percent-encoded where a URL carries them raw:
+# NUL, a lone surrogate and invalid UTF-8, CR/LF, overlong, bidi, traversal, markup, numbers out of
+# range, JSON words, deep nesting, impossible dates, redirects elsewhere, SQL, wildcards.
+HOSTILE_URL_TEXT = [
+    "", "%00", "%ED%A0%80", "%FF%FE", "%0D%0ASet-Cookie:%20x=1", "x" * 3000, "%E2%80%AEevil",
+    "..%2F..%2Fetc%2Fpasswd", "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "%F0%9D%95%8F" * 200, "-1",
+    "99999999999999999999999", "1e308", "null", "true", "%5B%5D", "%7B%7D", "%5B" * 500, "0001-01-01",
+    "0001-01-01T00:00:00%2B01:00", "9999-12-31", "9999-12-31T23:59:59-01:00", "2026-02-30", "%25", "%20",
+    "%2F%2Fevil.example", "https:%2F%2Fevil.example", "' OR 1=1 --", "*",
+]
+
+
+class CustomerApp:
+    """A Sinch application of a customer's, as a WSGI app: answers each callback with the SVAML
+    scripted for its event (none: an empty 200), and keeps every callback it was sent."""
+
+    def __init__(self, replies: dict):
+        self.replies, self.received = replies, []
+
+    def __call__(self, environ, start_response):
+        event = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+        self.received.append(event)
+        reply = self.replies.get(event["event"])
+        body = json.dumps(reply).encode() if reply is not None else b""
+        start_response("200 OK", [("Content-Type", "application/json")] if body else [])
+        return [body]
+
+
 def unavailable(reason: str):
     """Skip on a laptop that lacks an optional server; in CI every server must be there."""
     if os.environ.get("CI"):

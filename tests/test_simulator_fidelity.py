@@ -6,7 +6,6 @@ once it was written, and sends callbacks shaped as the platform sends them."""
 from __future__ import annotations
 
 import io
-import json
 import uuid
 
 import pytest
@@ -14,31 +13,13 @@ from mutagen.mp3 import MP3
 
 from app.simulator.platform import CallSpec, Disagreement, Endpoints, Platform
 from tests.processes import Served
-from tests.storage_servers import S3_SERVICE, S3_SINCH, s3_client
-from tests.support import APP_KEY, APP_SECRET
-
-
-class CustomerApp:
-    """A Sinch application of a customer's: answers each callback from a script, keeps what came."""
-
-    def __init__(self, replies: dict):
-        self.replies, self.received = replies, []
-
-    def __call__(self, environ, start_response):
-        event = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
-        self.received.append(event)
-        reply = self.replies.get(event["event"])
-        body = json.dumps(reply).encode() if reply is not None else b""
-        start_response("200 OK", [("Content-Type", "application/json")] if body else [])
-        return [body]
+from tests.storage_servers import S3_SINCH, new_s3_bucket
+from tests.support import APP_KEY, APP_SECRET, CustomerApp
 
 
 @pytest.fixture
 def bucket(s3_server):
-    name = f"sim-{uuid.uuid4().hex[:8]}"
-    client = s3_client(s3_server.endpoint, *S3_SERVICE)
-    client.create_bucket(Bucket=name)
-    return name, client
+    return new_s3_bucket(s3_server, "sim")
 
 
 def play(s3_server, replies: dict, **spec):

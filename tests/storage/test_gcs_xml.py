@@ -6,8 +6,6 @@ shape fails here as it would at Google."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import yaml
 
@@ -16,15 +14,13 @@ from app.simulator.platform import CallSpec, Endpoints, Platform
 from app.storage import StorageError, parse_location, writer
 from app.storage.preflight import check_destination
 from tests.processes import Served
-from tests.storage_servers import S3_SERVICE, S3_SINCH, s3_client
+from tests.storage_servers import S3_SINCH, new_s3_bucket
+from tests.support import CustomerApp
 
 
 @pytest.fixture
 def xml_bucket(s3_server):
-    bucket = f"gcs-xml-{uuid.uuid4().hex[:8]}"
-    client = s3_client(s3_server.endpoint, *S3_SERVICE)
-    client.create_bucket(Bucket=bucket)
-    return bucket, client
+    return new_s3_bucket(s3_server, "gcs-xml")
 
 
 def test_sinchs_hmac_writer_reaches_the_xml_endpoint_and_a_wrong_secret_is_refused(s3_server, xml_bucket):
@@ -62,14 +58,7 @@ def test_the_simulator_writes_gs_recordings_as_sinch_does_when_given_the_xml_end
         "credentials": f"{S3_SINCH[0]}:{S3_SINCH[1]}", "format": "mp3", "notificationEvents": True}}],
         "action": {"name": "connectPstn", "number": "+46812345678"}}
 
-    def app(environ, start_response):  # a callback URL that records every call to gs://
-        import json
-
-        body = json.dumps(reply if b'"ice"' in environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-                          else {"action": {"name": "continue"}}).encode()
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [body]
-
+    app = CustomerApp({"ice": reply, "ace": {"action": {"name": "continue"}}})  # records every call to gs://
     served = Served(app)
     try:
         platform = Platform(f"{served.url}/", "key", "c2VjcmV0", endpoints=Endpoints(gcs_xml=s3_server.endpoint))
