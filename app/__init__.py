@@ -30,7 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["settings"] = settings
     os.makedirs(settings.instance_path, exist_ok=True)
     logs.init_app(app)       # JSON lines; quiet under a flask command
-    web.init_app(app)        # the proxy in front, request ids, the body limit
+    web.init_app(app)        # request ids, the URL and body limits
     db.init_app(app)         # SQLAlchemy and the migrations
     tasks.init_app(app)      # the queue: SQLite, or Redis with REDIS_URL
     storage.init_app(app)    # how long a store may hang
@@ -44,4 +44,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)     # JSON errors for every HTTP error
     api.init_app(app)        # /api/v1 (flask-smorest, errors in the same shape)
     cli.init_app(app)        # the flask commands
+    web.wrap(app)            # outermost: the body deadline, the proxy in front
     return app

@@ -12,15 +12,15 @@ import logging
 import sys
 
 import click
-from flask import g, has_request_context
+from flask import g, has_app_context
 from pythonjsonlogger.json import JsonFormatter
 
 
 class RequestContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if has_request_context():
-            record.request_id = getattr(g, "request_id", None)
-            record.call_id = getattr(g, "call_id", None)
+        if has_app_context() and "request_id" in g:  # a request's (the callback route's has no request context)
+            record.request_id = g.request_id
+            record.call_id = g.get("call_id")
         return True
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_app_context
 
 from app import journal
 from app.callbacks.recovery import Recovery, settle
@@ -106,7 +106,7 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
         else:
             event = parse_callback(incoming.body)
             entry.event, entry.call_id = event["event"], event["callid"]
-            if has_request_context():
+            if has_app_context():
                 g.call_id = entry.call_id  # every log line from here on carries it
             outgoing, decision = _dispatch(event, runtime, entry, incoming)
     except CallbackError as error:
