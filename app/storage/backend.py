@@ -43,6 +43,10 @@ class ObjectInfo:
     md5: bytes | None = None           # the store's own MD5 of the content, when it keeps one
     crc32c: bytes | None = None        # GCS's CRC32C (4 bytes, big-endian), when it gives one
     content_type: str | None = None
+    # True when the store computed that MD5 from the bytes it holds (S3's single-part ETag, GCS's
+    # md5Hash): it proves what is stored, and hashing a download again re-checks only the transfer.
+    # False when it is the uploader's claim, kept unchecked (Azure's Content-MD5).
+    md5_by_store: bool = False
 
 
 class Backend(Protocol):

@@ -64,7 +64,7 @@ class GcsBackend:
             raise NotFound(f"stat {location}: no such object")
         return ObjectInfo(
             size=blob.size or 0, version=str(blob.generation),
-            md5=base64.b64decode(blob.md5_hash) if blob.md5_hash else None,
+            md5=base64.b64decode(blob.md5_hash) if blob.md5_hash else None, md5_by_store=True,
             crc32c=base64.b64decode(blob.crc32c) if blob.crc32c else None,
             content_type=blob.content_type,
         )

@@ -61,7 +61,7 @@ class S3Backend:
         head = self._call("stat", location, self.client.head_object, Bucket=location.bucket, Key=location.key)
         etag = head.get("ETag", "").strip('"')
         md5 = bytes.fromhex(etag) if len(etag) == 32 and "-" not in etag else None  # single-part only
-        return ObjectInfo(size=head["ContentLength"], version=head.get("ETag"), md5=md5,
+        return ObjectInfo(size=head["ContentLength"], version=head.get("ETag"), md5=md5, md5_by_store=True,
                           content_type=head.get("ContentType"))
 
     def open(self, location: Location, version: str | None = None) -> Iterator[bytes]:
