@@ -60,6 +60,42 @@ class UtcDateTime(TypeDecorator):
         return value
 
 
+class Prepared:
+    """A statement every callback runs, compiled once per dialect and run with
+    ``exec_driver_sql``: SQLAlchemy's errors, transaction and connection handling stay, its
+    per-execution work (cache key, compile lookup, bind processing through the execution
+    context) goes — for the journal row and the call row it cost more than the database did. Each
+    value goes through its column type's own bind processor, so what is stored is exactly what
+    ``connection.execute`` stores (``tests/test_prepared.py`` holds the two side by side).
+
+    ``statement_for(dialect_name)`` builds the statement (an upsert differs per dialect); every
+    row gives a value for each of ``keys``.
+    """
+
+    def __init__(self, statement_for, keys):
+        self.statement_for, self.keys = statement_for, tuple(keys)
+        self._compiled: dict[str, tuple] = {}
+
+    def _for(self, dialect) -> tuple:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement_for(dialect.name).compile(dialect=dialect, column_keys=list(self.keys))
+            order = tuple(compiled.positiontup) if dialect.positional else tuple(compiled.binds)
+            processors = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                               for name in order)
+            found = self._compiled[dialect.name] = (compiled.string, order, processors, dialect.positional)
+        return found
+
+    def execute(self, connection, rows: list[dict]) -> None:
+        """Run the statement for each of ``rows`` (one ``executemany`` for several)."""
+        sql, order, processors, positional = self._for(connection.dialect)
+        bound = [[value if process is None else process(value)
+                  for value, process in zip((row[name] for name in order), processors)] for row in rows]
+        parameters = [tuple(values) for values in bound] if positional else [dict(zip(order, values))
+                                                                             for values in bound]
+        connection.exec_driver_sql(sql, parameters if len(parameters) > 1 else parameters[0])
+
+
 def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 5}}

@@ -17,13 +17,14 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from redis.exceptions import ResponseError
 from sqlalchemy import (
@@ -46,7 +47,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import UtcDateTime, db
+from app.db import Prepared, UtcDateTime, db
 from app.metrics import JOURNAL_FAILURES, JOURNAL_QUARANTINED
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,12 @@ class Entry:
 
 _insert = insert(JournalEntry.__table__)
 _COLUMNS = tuple(Entry.__slots__)
+# The row every callback writes, on the hot path (stored exactly as _insert would store it)
+_journal_row = Prepared(lambda dialect: _insert, (*_COLUMNS, "replay_pending"))
+
+
+def _write_rows(connection: Connection, entries: list[Entry]) -> None:
+    _journal_row.execute(connection, [{**values(entry), "replay_pending": False} for entry in entries])
 
 
 # Whatever arrives must be storable: text longer than its column (an unknown key of 300 characters,
@@ -140,7 +147,7 @@ def store(entry: Entry, also: Callable[[Connection], None] | None = None, engine
     """
     try:
         with (engine or db.engine).begin() as connection:
-            connection.execute(_insert, values(entry))
+            _write_rows(connection, [entry])
             if also is not None:
                 also(connection)
         return None
@@ -160,7 +167,7 @@ def store_again(entry_id: str, instead: Entry, engine=None) -> str | Exception:
         with (engine or db.engine).begin() as connection:
             if _stored_outcomes(connection, [entry_id]):
                 return COMMITTED
-            connection.execute(_insert, values(instead))
+            _write_rows(connection, [instead])
         return STORED
     except Exception as error:  # the database is still down: the caller spools
         return error
@@ -190,13 +197,24 @@ _deadline: ContextVar[float | None] = ContextVar("journal_deadline", default=Non
 
 class Writer:
     """Database work for a callback under one time budget, so that a database that hangs (rather
-    than refusing) costs a call ``JOURNAL_BUDGET_MS``, not the call: the work runs in a small pool
-    of threads and the request waits for it at most until its deadline (:meth:`begin`), then
-    raises :class:`Late`. A budget of 0 runs the work inline, without a deadline."""
+    than refusing) costs a call ``JOURNAL_BUDGET_MS``, not the call. The request waits for the
+    work at most until its deadline (:meth:`begin`), then raises :class:`Late`; the work goes on
+    and may yet commit. A budget of 0 runs the work inline, without a deadline.
+
+    Journal writes (:meth:`write`) go through group commit: one thread per process takes the
+    writes of every request thread waiting at that moment and commits them in one transaction
+    (one ``executemany`` for the journal rows), and each request waits for its own commit: the
+    reply still never goes out before its rows are committed. Reads (:meth:`run`) go to a small
+    pool of threads.
+    """
 
     def __init__(self, budget_ms: int, threads: int = 4):
         self.budget = budget_ms / 1000.0
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="journal") if budget_ms else None
+        self._waiting: deque[_Write] = deque()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
     def begin(self) -> None:
         """Start this request's budget (every :meth:`run` in it shares the one deadline)."""
@@ -205,13 +223,84 @@ class Writer:
     def run(self, work: Callable, *args):
         if self.pool is None:
             return work(*args)
+        return self._wait(self.pool.submit(work, *args))
+
+    def write(self, entry: Entry, also: Callable[[Connection], None] | None, then: Callable[[Exception | None], T],
+              engine) -> T:
+        """Store ``entry`` (and what ``also`` writes) in the next group commit; ``then(failure)``
+        (None when it committed) runs in the writer's thread and its result is returned."""
+        if self.pool is None:
+            return then(store(entry, also, engine))
+        write = _Write(entry, also, then, engine, Future())
+        with self._wake:
+            if self._thread is None or self._pid != os.getpid():  # none yet, or one of the parent's (a fork)
+                self._thread = threading.Thread(target=self._commit_groups, name="journal-group", daemon=True)
+                self._pid = os.getpid()
+                self._thread.start()
+            self._waiting.append(write)
+            self._wake.notify()
+        return self._wait(write.future)
+
+    def _wait(self, future: Future):
         deadline = _deadline.get()
         left = self.budget if deadline is None else max(deadline - time.monotonic(), 0.0)
-        future = self.pool.submit(work, *args)
         try:
             return future.result(timeout=left)
         except FutureTimeout:
             raise Late(None if future.cancel() else future) from None
+
+    def _commit_groups(self) -> None:
+        while True:
+            with self._wake:
+                while not self._waiting:
+                    self._wake.wait()
+                group = [self._waiting.popleft() for _ in range(min(len(self._waiting), GROUP_LIMIT))]
+            group = [write for write in group if write.future.set_running_or_notify_cancel()]  # not given up on
+            for engine, writes in _by_engine(group):
+                for write, failure in zip(writes, store_group([(w.entry, w.also) for w in writes], engine)):
+                    try:
+                        write.future.set_result(write.then(failure))
+                    except Exception as error:  # then() failed: the request sees it as the work's
+                        write.future.set_exception(error)
+
+
+T = TypeVar("T")
+# At most this many callbacks in one group commit (a process serves a few dozen threads at most).
+GROUP_LIMIT = 64
+
+
+@dataclass(slots=True, eq=False)
+class _Write:
+    entry: Entry
+    also: Callable[[Connection], None] | None
+    then: Callable[[Exception | None], Any]
+    engine: Any
+    future: Future
+
+
+def _by_engine(group: list[_Write]):
+    engines: dict[int, list[_Write]] = {}
+    for write in group:
+        engines.setdefault(id(write.engine), []).append(write)
+    return [(writes[0].engine, writes) for writes in engines.values()]
+
+
+def store_group(writes: list[tuple[Entry, Callable[[Connection], None] | None]], engine) -> list[Exception | None]:
+    """Store several entries (each with what its ``also`` writes) in one transaction; returns
+    each one's failure, as :func:`store` does. When the group fails, each is tried again alone,
+    so one that cannot be stored fails alone (and a group whose COMMIT's answer was lost shows as
+    each entry's failure, which :func:`store_again` sees through)."""
+    if len(writes) == 1:
+        return [store(*writes[0], engine)]
+    try:
+        with engine.begin() as connection:
+            _write_rows(connection, [entry for entry, _ in writes])
+            for _, also in writes:
+                if also is not None:
+                    also(connection)
+        return [None] * len(writes)
+    except Exception:  # one by one: the database is down (each fails fast), or one entry is bad
+        return [store(entry, also, engine) for entry, also in writes]
 
 
 _spool_lock = threading.Lock()

@@ -123,7 +123,9 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
     fallback_of = _fallback_of(event, runtime)
     engine = db.engine
     try:
-        kind, instead, answer, failure = runtime.writer.run(_write, replace(entry), saver, fallback_of, engine)
+        stored = replace(entry)
+        kind, instead, answer, failure = runtime.writer.write(stored, saver, partial(_outcome, stored, fallback_of,
+                                                                                     engine), engine)
     except journal.Late as late:
         # The database hangs: answer without it, keep the entry, and if the write still commits
         # later, correct what it wrote (the reply sent was this one).
@@ -153,13 +155,12 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
     return outgoing
 
 
-def _write(entry: journal.Entry, saver, fallback_of, engine) -> tuple:
-    """The journal write and what to do when it fails (in the :class:`journal.Writer`'s thread):
-    ``(kind, instead, answer, error)`` with ``kind`` one of ``stored``; ``committed`` (the
-    COMMIT's answer was lost but it had gone through); ``instead`` (not committed: ``instead``, the
-    entry as answered without the decision, was stored); ``spool`` (the database failed again:
-    keep ``instead``)."""
-    failure = journal.store(entry, saver, engine)
+def _outcome(entry: journal.Entry, fallback_of, engine, failure: Exception | None) -> tuple:
+    """What came of the journal write and what to do when it failed (in the
+    :class:`journal.Writer`'s thread, after its group commit): ``(kind, instead, answer, error)``
+    with ``kind`` one of ``stored``; ``committed`` (the COMMIT's answer was lost but it had gone
+    through); ``instead`` (not committed: ``instead``, the entry as answered without the decision,
+    was stored); ``spool`` (the database failed again: keep ``instead``)."""
     if failure is None:
         return "stored", None, None, None
     instead, answer = fallback_of(entry)
@@ -244,7 +245,8 @@ def _saver(event: dict | None, decision: Decision | None, entry: journal.Entry, 
         deadline = runtime.settings.recording_deadline_seconds
 
         def apply(connection) -> None:
-            followups.verify.extend(lifecycle.apply(connection, event, now, recording_deadline=deadline).verify)
+            # replaced, not extended: a group commit that failed runs this again, alone
+            followups.verify[:] = lifecycle.apply(connection, event, now, recording_deadline=deadline).verify
         return apply, followups
     return None, followups
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from app.db import Prepared
 from app.recordings import status
 from app.recordings.models import Call, Recording
 from app.rules.decide import ANSWERS, PENDING, Decision
@@ -44,6 +45,9 @@ def _ice_upsert(dialect: str):
     return statement
 
 
+_ice_row = Prepared(_ice_upsert, ("call_id", "started_at", *_ICE_COLUMNS))  # every ICE writes it
+
+
 def save_decision(connection: Connection, decision: Decision, call_id: str, application_key: str | None,
                   now: datetime, resource_url: str | None = None) -> None:
     """Remember the decision with the call and catalogue each recording it starts (``requested``).
@@ -52,12 +56,12 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
     a key that is already catalogued.
     """
     if decision.event == "ice":
-        connection.execute(_ice_upsert(connection.dialect.name), {
+        _ice_row.execute(connection, [{
             "call_id": call_id, "started_at": now, "application_key": application_key,
             "rule_id": decision.rule_id, "ruleset_hash": decision.ruleset_hash, "decision": decision.record(),
             "facts": decision.call_facts, "consent": decision.consent, "resource_url": resource_url,
             "conference_id": decision.room,
-        })
+        }])
     elif decision.recordings:  # an ACE/PIE reply started the recording: the call must know (never twice)
         known = connection.execute(select(_calls.c.decision).where(_calls.c.call_id == call_id)).scalar()
         if known is not None:

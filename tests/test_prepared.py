@@ -1,0 +1,92 @@
+"""The hot path's own writes: prepared statements store what SQLAlchemy's would, and group commit
+stores each callback once, alone when its group fails (on the suite's database: SQLite, or
+PostgreSQL with TEST_DATABASE_URL)."""
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from app import journal
+from app.db import db
+from app.recordings.catalogue import _calls, _ice_row, _ice_upsert
+
+
+def entry(**changes) -> journal.Entry:
+    fields = dict(received_at=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
+                  request_id="req", path="/sinch/callback", content_type="application/json",
+                  body=b"\x00\xff{}", signature="ok", status_code=200, outcome="answered", handling_ms=1.5,
+                  event="ice", call_id="call-1", application_key="key", reply='{"action":{}}', error=None,
+                  rule_id="rule", decision={"rule": "r", "keys": ["a", "é"], "nothing": None}, upstream=None)
+    fields.update(changes)
+    return journal.Entry(**fields)
+
+
+def stored_journal(connection, entry_id: str) -> dict:
+    table = journal.JournalEntry.__table__
+    row = connection.execute(select(table).where(table.c.entry_id == entry_id)).mappings().one()
+    return {key: value for key, value in row.items() if key != "id"}
+
+
+def test_a_prepared_journal_row_is_stored_as_sqlalchemy_stores_it(app):
+    by_core, prepared = entry(), entry()
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(journal._insert, journal.values(by_core))
+        journal._write_rows(connection, [prepared])
+        core_row, prepared_row = stored_journal(connection, by_core.entry_id), stored_journal(connection, prepared.entry_id)
+    assert prepared_row == {**core_row, "entry_id": prepared.entry_id}
+    assert prepared_row["received_at"] == by_core.received_at and prepared_row["body"] == b"\x00\xff{}"
+    assert prepared_row["decision"] == {"rule": "r", "keys": ["a", "é"], "nothing": None}
+
+
+def test_a_prepared_call_upsert_stores_and_updates_as_sqlalchemy_does(app):
+    def call(call_id, rule_id):
+        return {"call_id": call_id, "started_at": datetime(2026, 3, 1, tzinfo=timezone.utc), "application_key": "k",
+                "rule_id": rule_id, "ruleset_hash": "h", "decision": {"recordings": []}, "facts": {"cli": "+4670"},
+                "consent": "not_asked", "resource_url": None, "conference_id": None}
+
+    with app.app_context(), db.engine.begin() as connection:
+        upsert = _ice_upsert(connection.dialect.name)
+        connection.execute(upsert, call("by-core", "first"))
+        connection.execute(upsert, call("by-core", "second"))
+        _ice_row.execute(connection, [call("prepared", "first")])
+        _ice_row.execute(connection, [call("prepared", "second")])  # the same ICE again: the call is updated
+        rows = {row["call_id"]: dict(row) for row in connection.execute(
+            select(_calls).where(_calls.c.call_id.in_(["by-core", "prepared"]))).mappings()}
+    assert rows["prepared"] == {**rows["by-core"], "call_id": "prepared"} and rows["prepared"]["rule_id"] == "second"
+
+
+def test_a_group_is_one_transaction_and_a_bad_member_fails_alone(app):
+    def refuse(connection):
+        raise ValueError("this one's decision cannot be written")
+
+    good, bad, other = entry(), entry(call_id="call-2"), entry(call_id="call-3")
+    with app.app_context():
+        failures = journal.store_group([(good, None), (bad, refuse), (other, None)], db.engine)
+        with db.engine.connect() as connection:
+            found = journal._stored_outcomes(connection, [good.entry_id, bad.entry_id, other.entry_id])
+    assert failures[0] is None and failures[2] is None and isinstance(failures[1], ValueError)
+    assert set(found) == {good.entry_id, other.entry_id}  # nothing of the bad one, all of the others
+
+
+def test_request_threads_writing_at_once_are_committed_in_groups_each_waiting_for_its_own(app):
+    writer = journal.Writer(2000)
+    entries = [entry(call_id=f"call-{n}") for n in range(24)]
+    results: dict[str, str] = {}
+    start = threading.Barrier(len(entries))
+
+    def request(item):
+        writer.begin()
+        start.wait()
+        with app.app_context():
+            results[item.entry_id] = writer.write(item, None, lambda failure: "stored" if failure is None else "failed",
+                                                  db.engine)
+            with db.engine.connect() as connection:  # its reply would go out now: its row is committed
+                assert journal._stored_outcomes(connection, [item.entry_id])
+
+    threads = [threading.Thread(target=request, args=(item,)) for item in entries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == {item.entry_id: "stored" for item in entries}
