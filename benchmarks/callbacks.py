@@ -1,10 +1,11 @@
 """Benchmark: a signed ICE through the whole path vs a bare Flask endpoint, same gunicorn, same run.
 
     .venv/bin/python -m benchmarks.callbacks [--requests 4000] [--concurrency 8] [--rounds 3]
+                                             [--database sqlite|postgresql://…]
 
 Both apps run under ``config/gunicorn.conf.py`` with the same WEB_CONCURRENCY/WEB_THREADS; the
 real one verifies the signature, parses, decides, renders and journals every request to SQLite
-(WAL). Prints requests/s, p50/p99 latency and server CPU per request for each, and the ratios.
+(WAL, a fresh file) or to the PostgreSQL database named (its tables are created there). Prints requests/s, p50/p99 latency and server CPU per request for each, and the ratios.
 Rounds alternate between the two apps; the median round of each is reported.
 """
 
@@ -55,10 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", default="2")
     parser.add_argument("--threads", default="4")
+    parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="bench-callbacks-"))
-    url = f"sqlite:///{work / 'bench.db'}"
+    url = f"sqlite:///{work / 'bench.db'}" if args.database == "sqlite" else args.database
     migrate(url)
     env = {"DATABASE_URL": url, "SINCH_APPLICATION_KEY": KEY, "SINCH_APPLICATION_SECRET": SECRET,
            "HUEY_SQLITE_PATH": str(work / "huey.db"), "LOG_LEVEL": "WARNING", "GUNICORN_ACCESS_LOG": "/dev/null"}
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
 
     bare, full = median("bare"), median("full")
     print(f"{args.requests} signed ICE requests x {args.rounds} rounds, concurrency {args.concurrency}, "
-          f"gunicorn {args.workers} workers x {args.threads} threads (median round shown)")
+          f"gunicorn {args.workers} workers x {args.threads} threads, {url.split(':')[0]} (median round shown)")
     print(f"{'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'(user':>6} {'sys)':>5} {'errors':>7}")
     for name, result in (("bare", bare), ("full", full)):
         user, system = (result.server_user / result.requests * 1e6, result.server_system / result.requests * 1e6)

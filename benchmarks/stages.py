@@ -3,10 +3,12 @@
     .venv/bin/python -m benchmarks.stages [--requests 3000] [--database sqlite|postgresql://…]
 
 Each stage is timed on its own, over the same prepared ICEs, with ``time.process_time`` (CPU, not
-wall clock): the signature check, parsing the callback (marshmallow), the rules decision,
-rendering the reply (its SVAML check), the whole handler (``handle()``: all of these, plus the
+wall clock): the signature check, parsing the callback, the rules decision,
+rendering the reply (its SVAML check; both checks by the loaders compiled from the marshmallow
+schemas, ``app.sinch.compiled``), the whole handler (``handle()``: all of these, plus the
 journal and catalogue transaction and the metrics), and the whole request through Flask and the
-WSGI middleware (request id, proxy fix, body deadline, logging) with the test client. The journal
+WSGI layers (proxy fix, body deadline, the callback route's app context, request id, logging)
+with the test client. The journal
 share is the handler minus its parts; the WSGI share is the request minus the handler. A bare
 Flask app answering a constant through the same test client is the baseline, and every figure is
 also given as a multiple of it. In-process figures leave out gunicorn and the kernel's socket
@@ -102,14 +104,14 @@ def measure(database_url: str, count: int) -> dict[str, float]:
         "bare Flask request (baseline)": cpu_us(lambda item: bare_client.post("/", data=item[0], headers={
             "Content-Type": "application/json"}), timed),
         "signature": cpu_us(verify, timed),
-        "parse (marshmallow)": cpu_us(lambda item: parse_callback(item[0]), timed),
+        "parse (compiled loader)": cpu_us(lambda item: parse_callback(item[0]), timed),
         "decide (rules)": cpu_us(lambda event: decide(event, ruleset, now), parsed),
         "render (SVAML check)": cpu_us(lambda decision: render(decision.svaml, "ice"), decided),
     }
     with app.app_context():
         results["handler (all of the above + journal + metrics)"] = cpu_us(handler, ices(count))
     results["request (handler + Flask + WSGI layers)"] = cpu_us(request, ices(count))
-    parts = sum(results[name] for name in ("signature", "parse (marshmallow)", "decide (rules)", "render (SVAML check)"))
+    parts = sum(results[name] for name in ("signature", "parse (compiled loader)", "decide (rules)", "render (SVAML check)"))
     results["→ journal + catalogue + metrics (handler − parts)"] = results[
         "handler (all of the above + journal + metrics)"] - parts
     results["→ Flask + WSGI + logging (request − handler)"] = results[
