@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -234,9 +235,14 @@ class Writer:
         write = _Write(entry, also, then, engine, Future())
         with self._wake:
             if self._thread is None or self._pid != os.getpid():  # none yet, or one of the parent's (a fork)
-                self._thread = threading.Thread(target=self._commit_groups, name="journal-group", daemon=True)
+                # The thread holds the queue, not the writer: when the writer goes (an app built
+                # and dropped, in tests), the thread is told to end, and nothing keeps the app's
+                # engine and its connections alive.
+                self._thread = threading.Thread(target=_commit_groups, args=(self._wake, self._waiting),
+                                                name="journal-group", daemon=True)
                 self._pid = os.getpid()
                 self._thread.start()
+                weakref.finalize(self, _stop, self._wake, self._waiting)
             self._waiting.append(write)
             self._wake.notify()
         return self._wait(write.future)
@@ -249,19 +255,36 @@ class Writer:
         except FutureTimeout:
             raise Late(None if future.cancel() else future) from None
 
-    def _commit_groups(self) -> None:
-        while True:
-            with self._wake:
-                while not self._waiting:
-                    self._wake.wait()
-                group = [self._waiting.popleft() for _ in range(min(len(self._waiting), GROUP_LIMIT))]
-            group = [write for write in group if write.future.set_running_or_notify_cancel()]  # not given up on
-            for engine, writes in _by_engine(group):
-                for write, failure in zip(writes, store_group([(w.entry, w.also) for w in writes], engine)):
-                    try:
-                        write.future.set_result(write.then(failure))
-                    except Exception as error:  # then() failed: the request sees it as the work's
-                        write.future.set_exception(error)
+
+def _commit_groups(wake: threading.Condition, waiting: deque) -> None:
+    """The group-commit thread: each turn, everything waiting (up to ``GROUP_LIMIT``) in one
+    transaction per engine; ends at the ``None`` its writer's finalizer queues."""
+    while True:
+        with wake:
+            while not waiting:
+                wake.wait()
+            group = [waiting.popleft() for _ in range(min(len(waiting), GROUP_LIMIT))]
+        stop = None in group
+        _commit_group([write for write in group  # those not given up on
+                       if write is not None and write.future.set_running_or_notify_cancel()])
+        del group  # nothing of a done group (its engine, its app) may stay alive while this waits
+        if stop:
+            return
+
+
+def _commit_group(group: list[_Write]) -> None:
+    for engine, writes in _by_engine(group):
+        for write, failure in zip(writes, store_group([(w.entry, w.also) for w in writes], engine)):
+            try:
+                write.future.set_result(write.then(failure))
+            except Exception as error:  # then() failed: the request sees it as the work's
+                write.future.set_exception(error)
+
+
+def _stop(wake: threading.Condition, waiting: deque) -> None:
+    with wake:
+        waiting.append(None)
+        wake.notify()
 
 
 T = TypeVar("T")
