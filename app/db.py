@@ -61,12 +61,13 @@ class UtcDateTime(TypeDecorator):
 
 
 class Prepared:
-    """A statement every callback runs, compiled once per dialect and run with
-    ``exec_driver_sql``: SQLAlchemy's errors, transaction and connection handling stay, its
-    per-execution work (cache key, compile lookup, bind processing through the execution
-    context) goes — for the journal row and the call row it cost more than the database did. Each
-    value goes through its column type's own bind processor, so what is stored is exactly what
-    ``connection.execute`` stores (``tests/test_prepared.py`` holds the two side by side).
+    """A statement every callback runs, compiled once per dialect and run on the DBAPI cursor of
+    a SQLAlchemy connection, in its transaction: SQLAlchemy's per-execution work (cache key,
+    compile lookup, execution context, result) cost more than the database did for the journal
+    row and the call row. Each value goes through its column type's own bind processor, so what
+    is stored is exactly what ``connection.execute`` stores (``tests/test_prepared.py`` holds the
+    two side by side); a driver error is raised as SQLAlchemy raises it (``DBAPIError``), and a
+    lost connection is invalidated, as SQLAlchemy does.
 
     ``statement_for(dialect_name)`` builds the statement (an upsert differs per dialect); every
     row gives a value for each of ``keys``.
@@ -93,7 +94,24 @@ class Prepared:
                   for value, process in zip((row[name] for name in order), processors)] for row in rows]
         parameters = [tuple(values) for values in bound] if positional else [dict(zip(order, values))
                                                                              for values in bound]
-        connection.exec_driver_sql(sql, parameters if len(parameters) > 1 else parameters[0])
+        raw = connection.connection  # the DBAPI connection, in this Connection's transaction
+        cursor = raw.cursor()
+        try:
+            if len(parameters) > 1:
+                cursor.executemany(sql, parameters)
+            else:
+                cursor.execute(sql, parameters[0])
+        except connection.dialect.loaded_dbapi.Error as error:  # as SQLAlchemy raises it, and a lost link is dropped
+            gone = connection.dialect.is_disconnect(error, raw, cursor)
+            if gone:
+                connection.invalidate(error)
+            raise DBAPIError.instance(sql, parameters, error, connection.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=gone, dialect=connection.dialect) from error
+        finally:
+            try:
+                cursor.close()
+            except connection.dialect.loaded_dbapi.Error:  # the link is gone already: nothing to close
+                pass
 
 
 def engine_options(url: str) -> dict:

@@ -80,11 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     bare, full = median("bare"), median("full")
     print(f"{args.requests} signed ICE requests x {args.rounds} rounds, concurrency {args.concurrency}, "
           f"gunicorn {args.workers} workers x {args.threads} threads, {url.split(':')[0]} (median round shown)")
-    print(f"{'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'(user':>6} {'sys)':>5} {'errors':>7}")
+    print(f"{'':6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'(user':>6} {'sys)':>5} {'errors':>7}"
+          f" {'PostgreSQL CPU us/req':>22}")
     for name, result in (("bare", bare), ("full", full)):
         user, system = (result.server_user / result.requests * 1e6, result.server_system / result.requests * 1e6)
         print(f"{name:6} {result.rps:9.0f} {result.percentile(50):8.2f} {result.percentile(99):8.2f} "
-              f"{result.cpu_per_request_us:11.0f} {user:6.0f} {system:5.0f} {result.errors:7d}")
+              f"{result.cpu_per_request_us:11.0f} {user:6.0f} {system:5.0f} {result.errors:7d}"
+              f" {result.database_per_request_us:22.0f}")
     print(f"ratio full/bare: CPU per request {full.cpu_per_request_us / bare.cpu_per_request_us:.2f}x, "
           f"throughput {full.rps / bare.rps:.2f}x, p50 {full.percentile(50) / bare.percentile(50):.2f}x")
     print("all CPU us/req rounds:", {k: [round(r.cpu_per_request_us) for r in v] for k, v in results.items()})

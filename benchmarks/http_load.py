@@ -39,6 +39,23 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on this machine (the database's share of a run)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                name, fields = handle.read().split(" (", 1)[1].rsplit(")", 1)
+            if name == "postgres":
+                values = fields.split()
+                total += int(values[11]) + int(values[12])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            pass
+    return total / CLOCK_TICKS
+
+
 @dataclass
 class Result:
     requests: int
@@ -47,6 +64,7 @@ class Result:
     latencies: list[float]
     server_user: float
     server_system: float
+    database: float = 0.0  # CPU seconds of PostgreSQL's processes during the run (0 on SQLite)
 
     @property
     def server_cpu(self) -> float:
@@ -62,6 +80,10 @@ class Result:
     @property
     def cpu_per_request_us(self) -> float:
         return self.server_cpu / self.requests * 1e6
+
+    @property
+    def database_per_request_us(self) -> float:
+        return self.database / self.requests * 1e6
 
 
 def run(base_url: str, requests_: list[tuple[str, bytes, dict]], concurrency: int, server_pid: int) -> Result:
@@ -94,6 +116,7 @@ def run(base_url: str, requests_: list[tuple[str, bytes, dict]], concurrency: in
             latencies.extend(mine)
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    database_before = postgres_cpu_seconds()
     (user_before, system_before), started = cpu_seconds(server_pid), time.perf_counter()
     for thread in threads:
         thread.start()
@@ -101,4 +124,5 @@ def run(base_url: str, requests_: list[tuple[str, bytes, dict]], concurrency: in
         thread.join()
     seconds = time.perf_counter() - started
     user, system = cpu_seconds(server_pid)
-    return Result(len(requests_), errors[0], seconds, latencies, user - user_before, system - system_before)
+    return Result(len(requests_), errors[0], seconds, latencies, user - user_before, system - system_before,
+                  postgres_cpu_seconds() - database_before)

@@ -5,7 +5,9 @@ PostgreSQL with TEST_DATABASE_URL)."""
 import threading
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app import journal
 from app.db import db
@@ -90,3 +92,13 @@ def test_request_threads_writing_at_once_are_committed_in_groups_each_waiting_fo
     for thread in threads:
         thread.join(30)
     assert results == {item.entry_id: "stored" for item in entries}
+
+
+def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app):
+    once = entry()
+    with app.app_context(), db.engine.connect() as connection:
+        journal._write_rows(connection, [once])
+        with pytest.raises(IntegrityError) as refused:
+            journal._write_rows(connection, [once])  # the same entry id again: the unique index refuses it
+        connection.rollback()
+    assert "entry_id" in str(refused.value)
