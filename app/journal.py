@@ -273,11 +273,17 @@ def _commit_groups(wake: threading.Condition, waiting: deque) -> None:
 
 
 def _commit_group(group: list[_Write]) -> None:
-    for engine, writes in _by_engine(group):
-        for write, failure in zip(writes, store_group([(w.entry, w.also) for w in writes], engine)):
-            try:
-                write.future.set_result(write.then(failure))
-            except Exception as error:  # then() failed: the request sees it as the work's
+    try:
+        for engine, writes in _by_engine(group):
+            for write, failure in zip(writes, store_group([(w.entry, w.also) for w in writes], engine)):
+                try:
+                    write.future.set_result(write.then(failure))
+                except Exception as error:  # then() failed: the request sees it as the work's
+                    write.future.set_exception(error)
+    except Exception as error:  # a bug of ours: its requests see it, and the thread goes on
+        log.exception("group commit failed")
+        for write in group:
+            if not write.future.done():
                 write.future.set_exception(error)
 
 
