@@ -21,6 +21,7 @@ import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -258,24 +259,67 @@ class Writer:
 
 def _commit_groups(wake: threading.Condition, waiting: deque) -> None:
     """The group-commit thread: each turn, everything waiting (up to ``GROUP_LIMIT``) in one
-    transaction per engine; ends at the ``None`` its writer's finalizer queues."""
-    while True:
-        with wake:
-            while not waiting:
-                wake.wait()
-            group = [waiting.popleft() for _ in range(min(len(waiting), GROUP_LIMIT))]
-        stop = None in group
-        _commit_group([write for write in group  # those not given up on
-                       if write is not None and write.future.set_running_or_notify_cancel()])
-        del group  # nothing of a done group (its engine, its app) may stay alive while this waits
-        if stop:
-            return
+    transaction per engine, on a connection it keeps between groups (:class:`_Held`); ends at the
+    ``None`` its writer's finalizer queues."""
+    held = _Held()
+    try:
+        while True:
+            with wake:
+                while not waiting:
+                    wake.wait()
+                group = [waiting.popleft() for _ in range(min(len(waiting), GROUP_LIMIT))]
+            stop = None in group
+            _commit_group([write for write in group  # those not given up on
+                           if write is not None and write.future.set_running_or_notify_cancel()], held)
+            del group  # nothing of a done group (its writer, its app) may stay alive while this waits
+            if stop:
+                return
+    finally:
+        held.close()
 
 
-def _commit_group(group: list[_Write]) -> None:
+class _Held:
+    """The group-commit thread's own connection per engine, kept between groups: no pool
+    checkout, return and (on PostgreSQL) ping per transaction. Given up after any failure (the
+    group's writes are then retried one by one through the pool, which pings), and when the
+    engine's pool was replaced (``engine.dispose()``: the database may be another now)."""
+
+    def __init__(self):
+        self.connections: dict[int, tuple[Any, Any, Connection]] = {}
+
+    def get(self, engine) -> Connection | None:
+        found = self.connections.get(id(engine))
+        if found is not None and found[1] is engine.pool and not found[2].invalidated:
+            return found[2]
+        self.drop(engine)
+        try:
+            connection = engine.connect()
+        except Exception:  # the database is away: the pool's own tries will say so
+            return None
+        self.connections[id(engine)] = (engine, engine.pool, connection)
+        return connection
+
+    def drop(self, engine) -> None:
+        found = self.connections.pop(id(engine), None)
+        if found is not None:
+            try:
+                found[2].close()
+            except Exception:  # a connection already lost: nothing to give back
+                pass
+
+    def close(self) -> None:
+        for engine, _, _ in list(self.connections.values()):
+            self.drop(engine)
+
+
+def _commit_group(group: list[_Write], held: _Held) -> None:
     try:
         for engine, writes in _by_engine(group):
-            for write, failure in zip(writes, store_group([(w.entry, w.also) for w in writes], engine)):
+            connection = held.get(engine)
+            failures = store_group([(w.entry, w.also) for w in writes], engine, connection)
+            if connection is not None and any(failures) or connection is not None and connection.invalidated:
+                held.drop(engine)
+            for write, failure in zip(writes, failures):
                 try:
                     write.future.set_result(write.then(failure))
                 except Exception as error:  # then() failed: the request sees it as the work's
@@ -314,22 +358,31 @@ def _by_engine(group: list[_Write]):
     return [(writes[0].engine, writes) for writes in engines.values()]
 
 
-def store_group(writes: list[tuple[Entry, Callable[[Connection], None] | None]], engine) -> list[Exception | None]:
-    """Store several entries (each with what its ``also`` writes) in one transaction; returns
-    each one's failure, as :func:`store` does. When the group fails, each is tried again alone,
-    so one that cannot be stored fails alone (and a group whose COMMIT's answer was lost shows as
-    each entry's failure, which :func:`store_again` sees through)."""
-    if len(writes) == 1:
+def store_group(writes: list[tuple[Entry, Callable[[Connection], None] | None]], engine,
+                connection: Connection | None = None) -> list[Exception | None]:
+    """Store several entries (each with what its ``also`` writes) in one transaction, on
+    ``connection`` when given (else one from the pool); returns each one's failure, as
+    :func:`store` does. When the group fails, each is tried again alone through the pool, so one
+    that cannot be stored fails alone (and a group whose COMMIT's answer was lost shows as each
+    entry's failure, which :func:`store_again` sees through)."""
+    if connection is None and len(writes) == 1:
         return [store(*writes[0], engine)]
     try:
-        with engine.begin() as connection:
-            _write_rows(connection, [entry for entry, _ in writes])
+        with (engine.begin() if connection is None else _begun(connection)) as transaction:
+            _write_rows(transaction, [entry for entry, _ in writes])
             for _, also in writes:
                 if also is not None:
-                    also(connection)
+                    also(transaction)
         return [None] * len(writes)
     except Exception:  # one by one: the database is down (each fails fast), or one entry is bad
         return [store(entry, also, engine) for entry, also in writes]
+
+
+@contextmanager
+def _begun(connection: Connection):
+    """A transaction on a connection kept open: committed at the end, rolled back on an error."""
+    with connection.begin():
+        yield connection
 
 
 _spool_lock = threading.Lock()

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import threading
 
 import pytest
 from flask_migrate import upgrade
@@ -48,6 +49,13 @@ def test_database_unreachable_from_the_start(make_app, url):
     assert "nobody" not in ready.get_data(as_text=True)
 
 
+def recovery_done() -> None:
+    """Wait for the spool recovery a first successful write starts (a process looks for anything
+    left from before its start), so that it cannot race what a test does next."""
+    for thread in [t for t in threading.enumerate() if t.name == "spool-recovery"]:
+        thread.join(30)
+
+
 def test_database_lost_mid_run_then_recovered_from_the_spool(make_app, tmp_path):
     path = tmp_path / "db" / "journal.db"
     path.parent.mkdir()
@@ -57,6 +65,7 @@ def test_database_lost_mid_run_then_recovered_from_the_spool(make_app, tmp_path)
         upgrade()
     sinch = SinchClient(app.test_client())
     assert sinch.post(payloads.ICE_PSTN).status_code == 200
+    recovery_done()  # else it may import the spool below itself, before the command counts it
 
     # The database disappears: its folder is gone and cannot be recreated by SQLite.
     with app.app_context():
@@ -106,19 +115,12 @@ def test_a_decision_that_cannot_be_stored_falls_back_but_is_journaled(make_app, 
 
 
 def test_the_spool_comes_back_by_itself_when_the_database_does(make_app, tmp_path):
-    import threading
-
     path = tmp_path / "db" / "journal.db"
     path.parent.mkdir()
     app = make_app(DATABASE_URL=f"sqlite:///{path}")
     with app.app_context():
         upgrade()
     sinch = SinchClient(app.test_client())
-
-    def recovery_done():
-        for thread in [t for t in threading.enumerate() if t.name == "spool-recovery"]:
-            thread.join(30)
-
     sinch.post(payloads.ICE_PSTN)
     recovery_done()  # the first write looks for anything left from before a start: let it finish
     with app.app_context():
