@@ -317,7 +317,7 @@ def _commit_group(group: list[_Write], held: _Held) -> None:
         for engine, writes in _by_engine(group):
             connection = held.get(engine)
             failures = store_group([(w.entry, w.also) for w in writes], engine, connection)
-            if connection is not None and any(failures) or connection is not None and connection.invalidated:
+            if connection is not None and (any(failures) or connection.invalidated):
                 held.drop(engine)
             for write, failure in zip(writes, failures):
                 try:

@@ -26,34 +26,28 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
+def _stat(pid: int | str) -> tuple[str, int, int]:
+    """A process's command name and its (user, system) clock ticks, from ``/proc/<pid>/stat``
+    (zero ticks when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            name, fields = handle.read().split(" (", 1)[1].rsplit(")", 1)
+    except (FileNotFoundError, ProcessLookupError):
+        return "", 0, 0
+    values = fields.split()
+    return name, int(values[11]), int(values[12])
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of a process and its children (gunicorn master and workers)."""
-    user = system = 0
-    for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            user, system = user + int(fields[11]), system + int(fields[12])
-        except FileNotFoundError:
-            pass
-    return user / CLOCK_TICKS, system / CLOCK_TICKS
+    ticks = [_stat(member)[1:] for member in process_tree(pid)]
+    return sum(user for user, _ in ticks) / CLOCK_TICKS, sum(system for _, system in ticks) / CLOCK_TICKS
 
 
 def postgres_cpu_seconds() -> float:
     """CPU seconds of every PostgreSQL process on this machine (the database's share of a run)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                name, fields = handle.read().split(" (", 1)[1].rsplit(")", 1)
-            if name == "postgres":
-                values = fields.split()
-                total += int(values[11]) + int(values[12])
-        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-            pass
-    return total / CLOCK_TICKS
+    stats = (_stat(entry) for entry in os.listdir("/proc") if entry.isdigit())
+    return sum(user + system for name, user, system in stats if name == "postgres") / CLOCK_TICKS
 
 
 @dataclass

@@ -3,8 +3,8 @@
 :func:`inspect` reads the object once, streaming: SHA-256 of the content, the store's own
 checksum recomputed where it is a claim the store did not check (Azure's Content-MD5) or cheap
 (GCS's CRC32C) — an MD5 the store computed itself (S3's single-part ETag, GCS's md5Hash) already
-proves the stored bytes — and the audio probe, in memory that does not grow with the file. :func:`judge` turns what was found
-into a verdict, a pure function: ``verified``, ``failed`` with a reason, or ``retry`` (not yet
+proves the stored bytes — and the audio probe, in memory that does not grow with the file.
+:func:`judge` turns what was found into a verdict, a pure function: ``verified``, ``failed`` with a reason, or ``retry`` (not yet
 visible, or changed while being read).
 """
 
@@ -102,7 +102,6 @@ def inspect(backend: Backend, location: Location, progress: Callable[[], None] =
         computed_md5=computed if isinstance(second, _MD5) else None,
         computed_crc32c=computed if isinstance(second, _Crc32c) else None,
     )
-
 
 
 def _second_checksum(info):

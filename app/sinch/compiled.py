@@ -143,22 +143,16 @@ def _converter(field: fields.Field, same_as) -> Callable[[Any], Any]:
     raise TypeError(f"{kind.__name__} does not compile")
 
 
-def _string(value: Any) -> str:
-    if type(value) is not str:
-        raise _Unknown
-    return value
+def _exactly(kind: type) -> Callable[[Any], Any]:
+    """A value of exactly this JSON type, as it is (no subclass: ``True`` is not an integer)."""
+    def check(value: Any) -> Any:
+        if type(value) is not kind:
+            raise _Unknown
+        return value
+    return check
 
 
-def _boolean(value: Any) -> bool:
-    if type(value) is not bool:
-        raise _Unknown
-    return value
-
-
-def _integer(value: Any) -> int:
-    if type(value) is not int:
-        raise _Unknown
-    return value
+_string, _boolean, _integer, _list = _exactly(str), _exactly(bool), _exactly(int), _exactly(list)
 
 
 def _number(value: Any) -> float:
@@ -171,9 +165,3 @@ def _number(value: Any) -> float:
     if not math.isfinite(number):
         raise _Unknown
     return number
-
-
-def _list(value: Any) -> list:
-    if type(value) is not list:
-        raise _Unknown
-    return value
