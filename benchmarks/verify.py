@@ -6,17 +6,23 @@ Starts SeaweedFS on loopback and stores one MP3 of the given size twice: as a si
 ETag is an MD5 SeaweedFS computed itself, so it is not recomputed: ``app.recordings.verify``)
 and as a multipart upload (no MD5). Verification computes SHA-256 and probes the audio. For
 each, alternates rounds of a plain download through the same boto3 client (chunks read and dropped) and ``inspect()``.
-Each round runs in a fresh process, whose peak RSS (VmHWM) is reported.
+Each round runs in a fresh process, whose peak RSS (VmHWM) is reported, with the CPU of the
+client and of the store (SeaweedFS shares this machine's cores: when the two together use all
+of them, the round is CPU-bound and a verification's hashing is taken from the store's share;
+the last line of each object gives the ratio that bound allows).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+
+from benchmarks.http_load import cpu_seconds
 
 BUCKET = "bench"
 KEYS = {"single-part (ETag = MD5)": "calls/single.mp3", "multipart (no MD5)": "calls/multi.mp3"}
@@ -85,26 +91,35 @@ def main(argv=None) -> None:
         results = {(label, mode): [] for label in KEYS for mode in ("download", "verify")}
         for _ in range(args.rounds):
             for label, mode in results:
+                before = sum(cpu_seconds(server.process.pid))
                 out = subprocess.run([sys.executable, "-m", "benchmarks.verify", "--child", mode, server.endpoint,
                                       KEYS[label]], capture_output=True, text=True, check=True)
-                results[(label, mode)].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                result["store_cpu_seconds"] = sum(cpu_seconds(server.process.pid)) - before
+                results[(label, mode)].append(result)
     finally:
         server.close()
     mb = size / 1e6
-    print(f"object: {mb:.0f} MB MP3 on SeaweedFS (loopback), {args.rounds} rounds each, a fresh process each")
+    print(f"object: {mb:.0f} MB MP3 on SeaweedFS (loopback), {args.rounds} rounds each, a fresh process each, "
+          f"{os.cpu_count()} cores shared by client and store")
     for label in KEYS:
-        rates = {}
+        rates, per_gb = {}, {}
         for mode in ("download", "verify"):
             runs = results[(label, mode)]
             rates[mode] = mb / statistics.median(r["seconds"] for r in runs)
-            cores = statistics.median(r["cpu_seconds"] / r["seconds"] for r in runs)
+            client = statistics.median(r["cpu_seconds"] / r["seconds"] for r in runs)
+            store = statistics.median(r["store_cpu_seconds"] / r["seconds"] for r in runs)
+            per_gb[mode] = statistics.median((r["cpu_seconds"] + r["store_cpu_seconds"]) / r["bytes"] * 1e9 for r in runs)
             peak = max(r["peak_kb"] for r in runs) / 1024
             imports = statistics.median(r["import_kb"] for r in runs) / 1024
             print(f"  {label:30} {mode:8} {rates[mode]:7.1f} MB/s   peak RSS {peak:5.1f} MB "
-                  f"(after imports {imports:4.1f} MB)   client CPU {cores:.2f} cores")
+                  f"(after imports {imports:4.1f} MB)   CPU: client {client:.2f} + store {store:.2f} cores")
         last = results[(label, "verify")][-1]
         print(f"  {label:30} verify/download: {rates['verify'] / rates['download']:.2f}  "
               f"(MD5 recomputed: {last['md5_checked']}, probed duration {last['duration_s']} s)")
+        print(f"  {label:30} CPU per GB, client + store: download {per_gb['download']:.2f}, verify "
+              f"{per_gb['verify']:.2f} core-seconds; were both CPU-bound, verify/download would be "
+              f"{per_gb['download'] / per_gb['verify']:.2f}")
 
 
 if __name__ == "__main__":
