@@ -9,6 +9,7 @@ silence, so memory stays flat whatever the file size.
 from __future__ import annotations
 
 import io
+from collections import deque
 from dataclasses import dataclass
 
 from mutagen.mp3 import MP3
@@ -67,23 +68,38 @@ class SparseFile(io.RawIOBase):
 
 
 class Sampler:
-    """Collects the head and tail of a stream as it passes, chunk by chunk."""
+    """Collects the head and tail of a stream as it passes, chunk by chunk.
+
+    The tail is kept as the chunks themselves (those that may still hold its bytes) and joined
+    only when asked for: copying the last ``TAIL`` bytes of every chunk as it passed cost ~0.3
+    core-seconds per GB, nearly half of SHA-256's own. The chunks must not change after they are
+    fed (bytes, as every backend yields).
+    """
 
     def __init__(self):
         self.head = bytearray()
-        self.tail = bytearray()
         self.size = 0
+        self._last: deque[bytes] = deque()
+        self._kept = 0  # bytes in _last
 
     def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if len(self.head) < HEAD:
             self.head += chunk[:HEAD - len(self.head)]
-        self.tail += chunk[-TAIL:]
-        if len(self.tail) > TAIL:
-            del self.tail[:len(self.tail) - TAIL]
+        if not chunk:
+            return
+        self._last.append(chunk)
+        self._kept += len(chunk)
+        while self._kept - len(self._last[0]) >= TAIL:  # the oldest is no longer needed
+            self._kept -= len(self._last.popleft())
+
+    @property
+    def tail(self) -> bytes:
+        """The last ``TAIL`` bytes fed (all of them when fewer)."""
+        return b"".join(self._last)[-TAIL:]
 
     def probe(self) -> Probe:
-        return probe(SparseFile(bytes(self.head), bytes(self.tail), self.size))
+        return probe(SparseFile(bytes(self.head), self.tail, self.size))
 
 
 def sniff(head: bytes) -> str | None:
