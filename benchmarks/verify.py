@@ -109,7 +109,8 @@ def main(argv=None) -> None:
             rates[mode] = mb / statistics.median(r["seconds"] for r in runs)
             client = statistics.median(r["cpu_seconds"] / r["seconds"] for r in runs)
             store = statistics.median(r["store_cpu_seconds"] / r["seconds"] for r in runs)
-            per_gb[mode] = statistics.median((r["cpu_seconds"] + r["store_cpu_seconds"]) / r["bytes"] * 1e9 for r in runs)
+            per_gb[mode] = statistics.median((r["cpu_seconds"] + r["store_cpu_seconds"]) / r["bytes"] * 1e9
+                                             for r in runs)
             peak = max(r["peak_kb"] for r in runs) / 1024
             imports = statistics.median(r["import_kb"] for r in runs) / 1024
             print(f"  {label:30} {mode:8} {rates[mode]:7.1f} MB/s   peak RSS {peak:5.1f} MB "
