@@ -4,8 +4,8 @@
 checksum recomputed where it is a claim the store did not check (Azure's Content-MD5) or cheap
 (GCS's CRC32C) — an MD5 the store computed itself (S3's single-part ETag, GCS's md5Hash) already
 proves the stored bytes — and the audio probe, in memory that does not grow with the file.
-:func:`judge` turns what was found into a verdict, a pure function: ``verified``, ``failed`` with a reason, or ``retry`` (not yet
-visible, or changed while being read).
+:func:`judge` turns what was found into a verdict, a pure function: ``verified``, ``failed`` with
+a reason, or ``retry`` (not yet visible, or changed while being read).
 """
 
 from __future__ import annotations
