@@ -40,7 +40,9 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    delete,
     false,
+    func,
     insert,
     select,
     update,
@@ -158,6 +160,34 @@ def store(entry: Entry, also: Callable[[Connection], None] | None = None, engine
 
 
 COMMITTED, STORED = "committed", "stored"
+
+# Rows deleted per transaction by :func:`prune`: short enough that callbacks journaled meanwhile
+# never wait long for the table.
+PRUNE_BATCH = 2000
+
+
+def prune(engine, before: datetime, *, dry_run: bool = False, batch: int = PRUNE_BATCH,
+          progress: Callable[[int], None] = lambda deleted: None) -> int:
+    """Delete the journal rows received before ``before``, oldest first, ``batch`` rows per
+    transaction (``progress(n)`` after each); a row whose replay is still pending (imported from
+    the spool, its effect on the catalogue not committed yet) is kept whatever its age. Returns
+    how many were deleted (``dry_run``: how many would be, deleting nothing)."""
+    table = JournalEntry.__table__
+    due = (table.c.received_at < before) & (table.c.replay_pending == false())
+    if dry_run:
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(table).where(due)).scalar()
+    deleted = 0
+    while True:
+        with engine.begin() as connection:
+            ids = connection.execute(select(table.c.id).where(due).order_by(table.c.id).limit(batch)).scalars().all()
+            if ids:
+                connection.execute(delete(table).where(table.c.id.in_(ids)))
+        deleted += len(ids)
+        if ids:
+            progress(len(ids))
+        if len(ids) < batch:
+            return deleted
 
 
 def store_again(entry_id: str, instead: Entry, engine=None) -> str | Exception:

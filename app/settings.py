@@ -205,6 +205,9 @@ DECLARED: tuple[Setting, ...] = (
             "before ICE/ACE/PIE get the fallback and the entry is spooled: a database that hangs costs a call this, "
             "not the call. 0: no budget (wait as long as the driver does).",
             fields.Integer(validate=_RANGE(min=0, max=20000)), "journal_budget_ms"),
+    Setting("JOURNAL_RETAIN_DAYS", "90", "How long callbacks stay in the journal: every hour the worker deletes "
+            "those received longer ago (never one whose replay is pending). 0: keep them for ever.",
+            fields.Integer(validate=_RANGE(min=0, max=36500)), "journal_retain_days"),
     Setting("BODY_READ_SECONDS", "1", "How long a request's body may take to arrive once its headers are in; "
             "slower gets 408 and the connection closes, so clients that trickle cannot hold the web threads. "
             "0: no deadline.", fields.Float(validate=_RANGE(min=0, max=60)), "body_read_seconds"),

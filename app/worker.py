@@ -14,7 +14,8 @@ import sys
 
 from huey.consumer_options import ConsumerConfig, OptionParserHandler
 
-import app.callbacks.recovery  # noqa: F401  (the task modules the consumer runs)
+import app.callbacks.pruning  # noqa: F401  (the task modules the consumer runs)
+import app.callbacks.recovery  # noqa: F401
 import app.recordings.tasks  # noqa: F401
 from app import create_app, tasks
 from app.settings import SettingsError

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.callbacks.pruning import prune_journal
 from app.callbacks.recovery import bring_back
 
 cli = AppGroup("journal", help="The callback journal.")
@@ -63,3 +64,23 @@ def replay_command(since: str, until: str | None, call_id: str | None, dry_run: 
     click.echo(f"{report.seen} callback(s): {verb} {report.applied}, skipped {report.skipped}, "
                f"unreadable {report.unreadable}; {len(report.verify)} verification(s) "
                f"{'would be ' if dry_run else ''}queued")
+
+
+@cli.command("prune")
+@click.option("--older-than", "days", type=click.IntRange(min=1),
+              help="Delete callbacks received more than this many days ago (default: JOURNAL_RETAIN_DAYS).")
+@click.option("--dry-run", is_flag=True, help="Say how many would be deleted; delete nothing.")
+def prune_command(days: int | None, dry_run: bool) -> None:
+    """Delete old callbacks from the journal (the worker does it hourly, per JOURNAL_RETAIN_DAYS)."""
+    days = days or current_app.extensions["settings"].journal_retain_days
+    if not days:
+        raise click.UsageError("JOURNAL_RETAIN_DAYS is 0 (the journal is kept for ever): "
+                               "pass --older-than DAYS to prune it by hand")
+    now = datetime.now(timezone.utc)
+    due = prune_journal(days, now, dry_run=True)
+    if dry_run:
+        click.echo(f"{due} callback(s) received more than {days} day(s) ago would be deleted")
+        return
+    with click.progressbar(length=due, label="pruning the journal") as bar:
+        deleted = prune_journal(days, now, progress=bar.update)
+    click.echo(f"deleted {deleted} callback(s) received more than {days} day(s) ago")

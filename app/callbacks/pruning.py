@@ -1,0 +1,50 @@
+"""Journal retention: callbacks received more than ``JOURNAL_RETAIN_DAYS`` ago leave the journal.
+
+The worker prunes every hour, once across all workers (``first_in_slot``); ``flask journal prune``
+does the same by hand. The catalogue keeps what the calls and recordings need (decision, consent
+and its evidence, every recording's state), so pruning the journal loses only the raw callbacks
+and their replies, and with them what ``flask journal replay`` could re-drive from that time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from huey import crontab
+
+from app import journal
+from app.db import db
+from app.tasks import app_context, first_in_slot, huey
+
+log = logging.getLogger(__name__)
+
+
+def cutoff(retain_days: int, now: datetime) -> datetime | None:
+    """Callbacks received before this leave the journal; None when they are kept for ever (0)."""
+    return now - timedelta(days=retain_days) if retain_days > 0 else None
+
+
+def prune_journal(retain_days: int, now: datetime, *, dry_run: bool = False,
+                  progress=lambda deleted: None) -> int:
+    """Delete (``dry_run``: count) the callbacks older than ``retain_days``; how many."""
+    before = cutoff(retain_days, now)
+    if before is None:
+        return 0
+    return journal.prune(db.engine, before, dry_run=dry_run, progress=progress)
+
+
+@huey.periodic_task(crontab(minute="41", hour="*"))
+def prune_journal_hourly() -> int | None:
+    """Every hour, once across all workers."""
+    now = datetime.now(timezone.utc)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    if not first_in_slot("journal-prune", hour, hour - timedelta(hours=1)):
+        return None
+    with app_context():
+        days = current_app.extensions["settings"].journal_retain_days
+        deleted = prune_journal(days, now)
+    if deleted:
+        log.info("journal pruned", extra={"deleted": deleted, "retain_days": days})
+    return deleted
