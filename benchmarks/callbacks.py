@@ -5,8 +5,10 @@
 
 Both apps run under ``config/gunicorn.conf.py`` with the same WEB_CONCURRENCY/WEB_THREADS; the
 real one verifies the signature, parses, decides, renders and journals every request to SQLite
-(WAL, a fresh file) or to the PostgreSQL database named (its tables are created there). Prints requests/s, p50/p99 latency and server CPU per request for each, and the ratios.
-Rounds alternate between the two apps; the median round of each is reported.
+(WAL, a fresh file) or to the PostgreSQL database named (its tables are created there). Prints
+requests/s, p50/p99 latency and server CPU per request for each, and the ratios.
+Rounds alternate between the two apps; the median round of each is reported, and the median and
+range of the ratios of each full round to the bare round just before it.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ratio full/bare: CPU per request {full.cpu_per_request_us / bare.cpu_per_request_us:.2f}x, "
           f"throughput {full.rps / bare.rps:.2f}x, p50 {full.percentile(50) / bare.percentile(50):.2f}x")
     print("all CPU us/req rounds:", {k: [round(r.cpu_per_request_us) for r in v] for k, v in results.items()})
+    # Each full round against the bare round just before it: how far the ratio moves from round to
+    # round within one run (on the shared 2-core machine, by ±15 %): read the median in that light.
+    pairs = sorted(f.cpu_per_request_us / b.cpu_per_request_us for b, f in zip(results["bare"], results["full"]))
+    print(f"paired rounds, full/bare CPU: median {pairs[len(pairs) // 2]:.2f}x, "
+          f"range {pairs[0]:.2f}-{pairs[-1]:.2f}x")
     if full.errors or bare.errors:
         sys.exit("errors during the run")
 
