@@ -180,7 +180,8 @@ def prune(engine, before: datetime, *, dry_run: bool = False, batch: int = PRUNE
     deleted = 0
     while True:
         with engine.begin() as connection:
-            ids = connection.execute(select(table.c.id).where(due).order_by(table.c.id).limit(batch)).scalars().all()
+            ids = connection.execute(select(table.c.id).where(due).order_by(table.c.received_at)
+                                   .limit(batch)).scalars().all()
             if ids:
                 connection.execute(delete(table).where(table.c.id.in_(ids)))
         deleted += len(ids)

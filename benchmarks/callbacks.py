@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
           f"throughput {full.rps / bare.rps:.2f}x, p50 {full.percentile(50) / bare.percentile(50):.2f}x")
     print("all CPU us/req rounds:", {k: [round(r.cpu_per_request_us) for r in v] for k, v in results.items()})
     # Each full round against the bare round just before it: how far the ratio moves from round to
-    # round within one run (on the shared 2-core machine, by ±15 %): read the median in that light.
+    # round within one run (on the shared 2-core machine, by ±20 %): read the median in that light.
     pairs = sorted(f.cpu_per_request_us / b.cpu_per_request_us for b, f in zip(results["bare"], results["full"]))
     print(f"paired rounds, full/bare CPU: median {pairs[len(pairs) // 2]:.2f}x, "
           f"range {pairs[0]:.2f}-{pairs[-1]:.2f}x")
