@@ -16,6 +16,8 @@ import requests
 
 from tests.processes import ROOT, copy_tracked_files, eventually, free_port, stop
 
+pytestmark = pytest.mark.embedded  # its own SQLite, not the run's database: once per CI run
+
 
 @pytest.fixture(scope="module")
 def slug(tmp_path_factory) -> tuple[Path, dict]:

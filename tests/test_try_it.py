@@ -12,7 +12,11 @@ import re
 import signal
 import subprocess
 
+import pytest
+
 from tests.processes import ROOT, copy_tracked_files
+
+pytestmark = pytest.mark.embedded  # its own SQLite, not the run's database: once per CI run
 
 
 def try_it_block() -> str:
