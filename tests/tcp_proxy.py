@@ -46,13 +46,7 @@ class TcpProxy:
 
     def cut(self) -> None:
         """Stop listening and drop every open connection, as a restarting server does."""
-        listener, self.listener = self.listener, None
-        if listener is not None:
-            try:  # wakes the thread blocked in accept(): close() alone leaves it accepting (Linux)
-                listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            listener.close()
+        self._stop_listening()
         with self.lock:
             for connection in self.connections:
                 try:
@@ -64,6 +58,15 @@ class TcpProxy:
 
     def close(self) -> None:
         self.cut()
+
+    def _stop_listening(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            try:  # wakes the thread blocked in accept(): close() alone leaves it accepting (Linux)
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -91,6 +94,8 @@ class TcpProxy:
                 if outbound and marker is not None and marker in data:
                     self.lose_answer_to = None
                     sink.sendall(data)
+                    if self.cut_after_loss:  # before the client hears of the loss: no new connection gets in
+                        self._stop_listening()
                     source.shutdown(socket.SHUT_RDWR)  # the client's side goes: no answer reaches it
                     if self.cut_after_loss:
                         self.cut()
