@@ -88,7 +88,10 @@ class JournalEntry(db.Model):
         Index("ix_journal_call_id", "call_id", "id"),
         Index("ix_journal_received_at", "received_at"),
         Index("ux_journal_entry_id", "entry_id", unique=True),
-        Index("ix_journal_replay_pending", "replay_pending"),
+        # Partial: only the few rows still waiting for their replay are in it, so the row every
+        # callback writes (not pending) touches one index fewer.
+        Index("ix_journal_replay_pending", "replay_pending", sqlite_where=replay_pending.column.is_(True),
+              postgresql_where=replay_pending.column.is_(True)),
     )
 
 

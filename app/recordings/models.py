@@ -33,7 +33,11 @@ class Call(db.Model):
     conference_id: Mapped[str | None] = mapped_column(String(64))  # the room it was connected to
 
     __table_args__ = (Index("ix_calls_started_at", "started_at"),
-                      Index("ix_calls_conference_id", "conference_id", "ended_at"))
+                      # Partial: a call outside any room (most) touches one index fewer on ICE;
+                      # a lookup by room (conference_id = …) still uses it.
+                      Index("ix_calls_conference_id", "conference_id", "ended_at",
+                            sqlite_where=conference_id.column.isnot(None),
+                            postgresql_where=conference_id.column.isnot(None)))
 
 
 class Recording(db.Model):
