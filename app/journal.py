@@ -231,6 +231,28 @@ class Late(Exception):
 _deadline: ContextVar[float | None] = ContextVar("journal_deadline", default=None)
 
 
+class _Queue:
+    """What a :class:`Writer` and its group-commit thread share: the writes waiting, when the
+    thread is woken for them, how many request threads can write at once (``full``: a group that
+    has them all cannot grow), and how far apart writes have come lately (``apart``, seconds)."""
+
+    __slots__ = ("wake", "waiting", "full", "longest", "last", "apart")
+
+    def __init__(self, full: int, group_wait: float):
+        self.wake = threading.Condition()
+        self.waiting: deque[_Write | None] = deque()
+        self.full = full
+        # A pause longer than this counts as this long: after a quiet hour the average is back
+        # under the threshold (:func:`gathering`) after a handful of writes, not thousands.
+        self.longest = 2 * CLOSE * group_wait
+        self.last, self.apart = 0.0, self.longest
+
+    def arrived(self, now: float) -> None:
+        """Count a write's arrival into the moving average of how far apart writes come."""
+        self.apart += (min(now - self.last, self.longest) - self.apart) / 8
+        self.last = now
+
+
 class Writer:
     """Database work for a callback under one time budget, so that a database that hangs (rather
     than refusing) costs a call ``JOURNAL_BUDGET_MS``, not the call. The request waits for the
@@ -240,15 +262,19 @@ class Writer:
     Journal writes (:meth:`write`) go through group commit: one thread per process takes the
     writes of every request thread waiting at that moment and commits them in one transaction
     (one ``executemany`` for the journal rows), and each request waits for its own commit: the
-    reply still never goes out before its rows are committed. Reads (:meth:`run`) go to a small
-    pool of threads.
+    reply still never goes out before its rows are committed. While callbacks come close together
+    (:func:`gathering`), the thread first waits up to ``group_wait_ms`` for more to join, until
+    every request thread's write is in (``request_threads``): SQLite's work per transaction (its
+    locks, the pages it reads again after another process wrote, the WAL frames it appends) is
+    then paid once for all of them. Callbacks that come seldom are committed at once. Reads
+    (:meth:`run`) go to a small pool of threads.
     """
 
-    def __init__(self, budget_ms: int, threads: int = 4):
+    def __init__(self, budget_ms: int, threads: int = 4, group_wait_ms: float = 0, request_threads: int = 4):
         self.budget = budget_ms / 1000.0
+        self.group_wait = group_wait_ms / 1000.0
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="journal") if budget_ms else None
-        self._waiting: deque[_Write] = deque()
-        self._wake = threading.Condition()
+        self._queue = _Queue(max(1, min(request_threads, GROUP_LIMIT)), self.group_wait)
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -267,19 +293,23 @@ class Writer:
         (None when it committed) runs in the writer's thread and its result is returned."""
         if self.pool is None:
             return then(store(entry, also, engine))
-        write = _Write(entry, also, then, engine, Future())
-        with self._wake:
+        write, queue = _Write(entry, also, then, engine, Future()), self._queue
+        with queue.wake:
             if self._thread is None or self._pid != os.getpid():  # none yet, or one of the parent's (a fork)
                 # The thread holds the queue, not the writer: when the writer goes (an app built
                 # and dropped, in tests), the thread is told to end, and nothing keeps the app's
                 # engine and its connections alive.
-                self._thread = threading.Thread(target=_commit_groups, args=(self._wake, self._waiting),
+                self._thread = threading.Thread(target=_commit_groups, args=(queue, self.group_wait),
                                                 name="journal-group", daemon=True)
                 self._pid = os.getpid()
                 self._thread.start()
-                weakref.finalize(self, _stop, self._wake, self._waiting)
-            self._waiting.append(write)
-            self._wake.notify()
+                weakref.finalize(self, _stop, queue)
+            queue.waiting.append(write)
+            queue.arrived(time.monotonic())
+            # Wake the thread when it may be idle (the first write) or when the group is full; the
+            # writes in between join the group it is gathering.
+            if len(queue.waiting) == 1 or len(queue.waiting) >= queue.full:
+                queue.wake.notify()
         return self._wait(write.future)
 
     def _wait(self, future: Future):
@@ -291,16 +321,21 @@ class Writer:
             raise Late(None if future.cancel() else future) from None
 
 
-def _commit_groups(wake: threading.Condition, waiting: deque) -> None:
+def _commit_groups(queue: _Queue, group_wait: float) -> None:
     """The group-commit thread: each turn, everything waiting (up to ``GROUP_LIMIT``) in one
     transaction per engine, on a connection it keeps between groups (:class:`_Held`); ends at the
-    ``None`` its writer's finalizer queues."""
-    held = _Held()
+    ``None`` its writer's finalizer queues. While callbacks come close together it first waits
+    for more (:func:`gathering`)."""
+    held, wake, waiting = _Held(), queue.wake, queue.waiting
     try:
         while True:
             with wake:
                 while not waiting:
                     wake.wait()
+                if gathering(queue.apart, len(waiting), queue.full, group_wait):
+                    until = time.monotonic() + group_wait
+                    while len(waiting) < queue.full and (left := until - time.monotonic()) > 0:
+                        wake.wait(left)
                 group = [waiting.popleft() for _ in range(min(len(waiting), GROUP_LIMIT))]
             stop = None in group
             _commit_group([write for write in group  # those not given up on
@@ -365,15 +400,26 @@ def _commit_group(group: list[_Write], held: _Held) -> None:
                 write.future.set_exception(error)
 
 
-def _stop(wake: threading.Condition, waiting: deque) -> None:
-    with wake:
-        waiting.append(None)
-        wake.notify()
+def gathering(apart: float, waiting: int, full: int, group_wait: float) -> bool:
+    """Should the group-commit thread wait (up to ``group_wait`` seconds) for more writes before
+    it commits the ``waiting`` ones? Only when the group is not full (every request thread's
+    write in) and writes have lately come less than :data:`CLOSE` waits ``apart`` (so that one
+    is likely to join): a callback that comes alone is not kept waiting for company."""
+    return group_wait > 0 and waiting < full and apart < CLOSE * group_wait
+
+
+def _stop(queue: _Queue) -> None:
+    with queue.wake:
+        queue.waiting.append(None)
+        queue.wake.notify()
 
 
 T = TypeVar("T")
 # At most this many callbacks in one group commit (a process serves a few dozen threads at most).
 GROUP_LIMIT = 64
+# Writes that come on average less than this many group waits apart are close enough together for
+# the group commit to wait for the next (:func:`gathering`).
+CLOSE = 4
 
 
 @dataclass(slots=True, eq=False)

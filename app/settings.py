@@ -205,6 +205,9 @@ DECLARED: tuple[Setting, ...] = (
             "before ICE/ACE/PIE get the fallback and the entry is spooled: a database that hangs costs a call this, "
             "not the call. 0: no budget (wait as long as the driver does).",
             fields.Integer(validate=_RANGE(min=0, max=20000)), "journal_budget_ms"),
+    Setting("JOURNAL_GROUP_WAIT_MS", "1", "When callbacks come together, how long the group commit waits for more "
+            "to share one database commit (less CPU per callback, at most this much later a reply). 0: commit at "
+            "once.", fields.Float(validate=_RANGE(min=0, max=50)), "journal_group_wait_ms"),
     Setting("JOURNAL_RETAIN_DAYS", "90", "How long callbacks stay in the journal: every hour the worker deletes "
             "those received longer ago (never one whose replay is pending). 0: keep them for ever.",
             fields.Integer(validate=_RANGE(min=0, max=36500)), "journal_retain_days"),
@@ -218,7 +221,8 @@ DECLARED: tuple[Setting, ...] = (
     # Read by the processes themselves: gunicorn (config/gunicorn.conf.py) and the Procfile's worker.
     Setting("PORT", "8000", "The web process's port (set by Heroku and honcho)."),
     Setting("WEB_CONCURRENCY", "2", "gunicorn worker processes per web dyno."),
-    Setting("WEB_THREADS", "4", "Threads per gunicorn worker."),
+    Setting("WEB_THREADS", "4", "Threads per gunicorn worker.", fields.Integer(validate=_RANGE(min=1, max=1024)),
+            "web_threads"),
     Setting("FORWARDED_ALLOW_IPS", "127.0.0.1", "Proxies trusted for X-Forwarded-*; Heroku's router needs *."),
     Setting("GUNICORN_TIMEOUT", "30", "Seconds before gunicorn restarts a stuck worker."),
     Setting("HUEY_WORKERS", "2", "Worker threads of the task consumer."),

@@ -3,10 +3,11 @@ stores each callback once, alone when its group fails (on the suite's database: 
 PostgreSQL with TEST_DATABASE_URL)."""
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from app import journal
@@ -92,6 +93,82 @@ def test_request_threads_writing_at_once_are_committed_in_groups_each_waiting_fo
     for thread in threads:
         thread.join(30)
     assert results == {item.entry_id: "stored" for item in entries}
+
+
+@pytest.mark.parametrize(("apart", "waiting", "full", "group_wait", "expected"), [
+    (0.001, 1, 4, 0.001, True),     # writes 1 ms apart, a 1 ms wait: wait for the next
+    (0.0039, 3, 4, 0.001, True),    # just under four waits apart
+    (0.004, 1, 4, 0.001, False),    # four waits apart: seldom enough to commit at once
+    (0.008, 1, 4, 0.001, False),    # the first write of all (a pause counts as 2 x 4 waits)
+    (0.0, 4, 4, 0.001, False),      # every request thread's write is in: the group cannot grow
+    (0.0, 1, 4, 0.0, False),        # JOURNAL_GROUP_WAIT_MS=0
+])
+def test_the_group_commit_waits_for_company_only_while_callbacks_come_close_together(
+        apart, waiting, full, group_wait, expected):
+    assert journal.gathering(apart, waiting, full, group_wait) is expected
+
+
+def _commits_during(work) -> int:
+    commits = []
+    listener = lambda connection: commits.append(1)  # noqa: E731
+    event.listen(db.engine, "commit", listener)
+    try:
+        work()
+    finally:
+        event.remove(db.engine, "commit", listener)
+    return len(commits)
+
+
+def _write_at_once(app, writer, entries) -> dict[str, str]:
+    results: dict[str, str] = {}
+    start = threading.Barrier(len(entries))
+
+    def request(item):
+        writer.begin()
+        start.wait()
+        with app.app_context():
+            results[item.entry_id] = writer.write(item, None, lambda failure: "stored" if failure is None else "failed",
+                                                  db.engine)
+
+    threads = [threading.Thread(target=request, args=(item,)) for item in entries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def _as_if_callbacks_came_close_together(writer: journal.Writer) -> None:
+    writer._queue.last, writer._queue.apart = time.monotonic(), 0.0
+
+
+def test_writes_that_come_close_together_share_one_commit_made_once_every_request_thread_is_in(app):
+    # A wait far longer than the budget: had the thread waited it out, every write would be Late.
+    writer = journal.Writer(20_000, group_wait_ms=50_000, request_threads=3)
+    _as_if_callbacks_came_close_together(writer)
+    entries, results = [entry(call_id=f"call-{n}") for n in range(3)], {}
+    with app.app_context():
+        commits = _commits_during(lambda: results.update(_write_at_once(app, writer, entries)))
+    assert results == {item.entry_id: "stored" for item in entries}
+    assert commits == 1
+
+
+def test_a_callback_that_comes_alone_is_committed_at_once(app):
+    writer = journal.Writer(5_000, group_wait_ms=50_000)  # had it waited for company, it would be Late
+    alone = entry(call_id="alone")
+    with app.app_context():
+        assert writer.write(alone, None, lambda failure: failure, db.engine) is None
+
+
+def test_a_group_that_does_not_fill_is_committed_when_the_wait_is_over(app):
+    writer = journal.Writer(20_000, group_wait_ms=50, request_threads=4)
+    _as_if_callbacks_came_close_together(writer)
+    waits = entry(call_id="waits")
+    assert journal.gathering(writer._queue.apart, 1, 4, writer.group_wait)
+    with app.app_context():
+        assert writer.write(waits, None, lambda failure: failure, db.engine) is None
+        with db.engine.connect() as connection:
+            assert journal._stored_outcomes(connection, [waits.entry_id])
 
 
 def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app):

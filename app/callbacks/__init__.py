@@ -36,7 +36,8 @@ PATH = "/sinch/callback"
 def init_app(app: Flask) -> None:
     """The callback URL, answered by the rules (and the sidecar, when there is one)."""
     settings = app.extensions["settings"]
-    writer = journal.Writer(settings.journal_budget_ms)
+    writer = journal.Writer(settings.journal_budget_ms, group_wait_ms=settings.journal_group_wait_ms,
+                            request_threads=settings.web_threads)
     replier = Replier(decide=rules_decider(app.extensions["rules"],
                                            lambda room: writer.run(room_state, db.engine, room)),
                       fallback=app.extensions["fallback"],
