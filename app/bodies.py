@@ -38,22 +38,32 @@ class _Ticket:
 
 
 class _Watcher:
-    """One daemon thread that shuts the reading side of sockets whose body is overdue."""
+    """One daemon thread that shuts the reading side of sockets whose body is overdue.
+
+    The thread is woken only for a deadline earlier than the moment it will wake anyway
+    (``_wake_at``): with nothing to watch it looks again every ``IDLE`` seconds, so a body deadline
+    at least that long (``BODY_READ_SECONDS`` is 1 by default) never has to wake it, and a request
+    costs no thread wake-up.
+    """
+
+    IDLE = 1.0
 
     def __init__(self):
         self._heap: list[_Ticket] = []
         self._numbers = itertools.count()
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._wake_at = 0.0
 
     def watch(self, sock: socket.socket, seconds: float) -> _Ticket:
         ticket = _Ticket(time.monotonic() + seconds, next(self._numbers), sock)
         with self._condition:
             if self._thread is None or not self._thread.is_alive():  # started lazily: after a fork too
                 self._thread = threading.Thread(target=self._run, name="body-deadlines", daemon=True)
+                self._wake_at = 0.0
                 self._thread.start()
             heapq.heappush(self._heap, ticket)
-            if self._heap[0] is ticket:
+            if ticket.deadline < self._wake_at or self._wake_at == 0.0:
                 self._condition.notify()
         return ticket
 
@@ -68,11 +78,14 @@ class _Watcher:
             while True:
                 while self._heap and self._heap[0].done:
                     heapq.heappop(self._heap)
+                now = time.monotonic()
                 if not self._heap:
-                    self._condition.wait()
+                    self._wake_at = now + self.IDLE
+                    self._condition.wait(self.IDLE)
                     continue
-                late = self._heap[0].deadline - time.monotonic()
+                late = self._heap[0].deadline - now
                 if late > 0:
+                    self._wake_at = self._heap[0].deadline
                     self._condition.wait(late)
                     continue
                 ticket = heapq.heappop(self._heap)

@@ -262,8 +262,9 @@ def _enqueue_verifications(followups: "lifecycle.Outcome", call_id: str | None) 
 
 
 def _svaml_reply(doc: dict, entry: journal.Entry) -> Outgoing:
-    entry.reply = json.dumps(masked(doc), **_JSON)  # the journal never holds credentials
-    return Outgoing(200, json.dumps(doc, **_JSON).encode())
+    text, shown = json.dumps(doc, **_JSON), masked(doc)
+    entry.reply = text if shown is doc else json.dumps(shown, **_JSON)  # the journal never holds credentials
+    return Outgoing(200, text.encode())
 
 
 def _last_resort(event: dict | None, body: bytes, runtime: CallbackRuntime, entry: journal.Entry) -> Outgoing:
