@@ -156,6 +156,7 @@ def test_writes_that_come_close_together_share_one_commit_made_once_every_reques
 def test_a_callback_that_comes_alone_is_committed_at_once(app):
     writer = journal.Writer(5_000, group_wait_ms=50_000)  # had it waited for company, it would be Late
     alone = entry(call_id="alone")
+    writer.begin()  # as a request does: its budget starts
     with app.app_context():
         assert writer.write(alone, None, lambda failure: failure, db.engine) is None
 
@@ -165,6 +166,7 @@ def test_a_group_that_does_not_fill_is_committed_when_the_wait_is_over(app):
     _as_if_callbacks_came_close_together(writer)
     waits = entry(call_id="waits")
     assert journal.gathering(writer._queue.apart, 1, 4, writer.group_wait)
+    writer.begin()
     with app.app_context():
         assert writer.write(waits, None, lambda failure: failure, db.engine) is None
         with db.engine.connect() as connection:
