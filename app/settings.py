@@ -205,7 +205,7 @@ DECLARED: tuple[Setting, ...] = (
             "before ICE/ACE/PIE get the fallback and the entry is spooled: a database that hangs costs a call this, "
             "not the call. 0: no budget (wait as long as the driver does).",
             fields.Integer(validate=_RANGE(min=0, max=20000)), "journal_budget_ms"),
-    Setting("JOURNAL_GROUP_WAIT_MS", "1", "When callbacks come together, how long the group commit waits for more "
+    Setting("JOURNAL_GROUP_WAIT_MS", "2", "When callbacks come together, how long the group commit waits for more "
             "to share one database commit (less CPU per callback, at most this much later a reply). 0: commit at "
             "once.", fields.Float(validate=_RANGE(min=0, max=50)), "journal_group_wait_ms"),
     Setting("JOURNAL_RETAIN_DAYS", "90", "How long callbacks stay in the journal: every hour the worker deletes "
