@@ -95,17 +95,19 @@ def test_request_threads_writing_at_once_are_committed_in_groups_each_waiting_fo
     assert results == {item.entry_id: "stored" for item in entries}
 
 
-@pytest.mark.parametrize(("apart", "waiting", "full", "group_wait", "expected"), [
-    (0.001, 1, 4, 0.001, True),     # writes 1 ms apart, a 1 ms wait: wait for the next
-    (0.0039, 3, 4, 0.001, True),    # just under four waits apart
-    (0.004, 1, 4, 0.001, False),    # four waits apart: seldom enough to commit at once
-    (0.008, 1, 4, 0.001, False),    # the first write of all (a pause counts as 2 x 4 waits)
-    (0.0, 4, 4, 0.001, False),      # every request thread's write is in: the group cannot grow
-    (0.0, 1, 4, 0.0, False),        # JOURNAL_GROUP_WAIT_MS=0
+@pytest.mark.parametrize(("apart", "together", "waiting", "full", "group_wait", "expected"), [
+    (0.001, 0.5, 1, 4, 0.001, True),     # writes 1 ms apart, often together, a 1 ms wait: wait
+    (0.0039, 0.5, 3, 4, 0.001, True),    # just under four waits apart
+    (0.004, 0.5, 1, 4, 0.001, False),    # four waits apart: seldom enough to commit at once
+    (0.008, 0.0, 1, 4, 0.001, False),    # the first write of all (a pause counts as 2 x 4 waits)
+    (0.0005, 0.0, 1, 4, 0.001, False),   # one after another, never overlapping: nobody would join
+    (0.0005, 0.1, 1, 4, 0.001, False),   # ... or hardly ever
+    (0.0, 1.0, 4, 4, 0.001, False),      # every request thread's write is in: the group cannot grow
+    (0.0, 1.0, 1, 4, 0.0, False),        # JOURNAL_GROUP_WAIT_MS=0
 ])
 def test_the_group_commit_waits_for_company_only_while_callbacks_come_close_together(
-        apart, waiting, full, group_wait, expected):
-    assert journal.gathering(apart, waiting, full, group_wait) is expected
+        apart, together, waiting, full, group_wait, expected):
+    assert journal.gathering(apart, together, waiting, full, group_wait) is expected
 
 
 def _commits_during(work) -> int:
@@ -139,7 +141,7 @@ def _write_at_once(app, writer, entries) -> dict[str, str]:
 
 
 def _as_if_callbacks_came_close_together(writer: journal.Writer) -> None:
-    writer._queue.last, writer._queue.apart = time.monotonic(), 0.0
+    writer._queue.last, writer._queue.apart, writer._queue.together = time.monotonic(), 0.0, 1.0
 
 
 def test_writes_that_come_close_together_share_one_commit_made_once_every_request_thread_is_in(app):
@@ -161,11 +163,21 @@ def test_a_callback_that_comes_alone_is_committed_at_once(app):
         assert writer.write(alone, None, lambda failure: failure, db.engine) is None
 
 
+def test_a_client_that_sends_one_callback_after_another_is_not_kept_waiting(app):
+    writer = journal.Writer(20_000, group_wait_ms=50_000)  # had one waited for company, it would be Late
+    entries = [entry(call_id=f"serial-{n}") for n in range(20)]
+    with app.app_context():
+        for item in entries:
+            writer.begin()
+            assert writer.write(item, None, lambda failure: failure, db.engine) is None
+    assert writer._queue.apart < journal.CLOSE * writer.group_wait  # close together, yet never overlapping
+
+
 def test_a_group_that_does_not_fill_is_committed_when_the_wait_is_over(app):
     writer = journal.Writer(20_000, group_wait_ms=50, request_threads=4)
     _as_if_callbacks_came_close_together(writer)
     waits = entry(call_id="waits")
-    assert journal.gathering(writer._queue.apart, 1, 4, writer.group_wait)
+    assert journal.gathering(writer._queue.apart, writer._queue.together, 1, 4, writer.group_wait)
     writer.begin()
     with app.app_context():
         assert writer.write(waits, None, lambda failure: failure, db.engine) is None
