@@ -53,17 +53,17 @@ class _Watcher:
         self._numbers = itertools.count()
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._wake_at = 0.0
+        self._wake_at = float("inf")  # when the thread will look again by itself (never, until it runs)
 
     def watch(self, sock: socket.socket, seconds: float) -> _Ticket:
         ticket = _Ticket(time.monotonic() + seconds, next(self._numbers), sock)
         with self._condition:
             if self._thread is None or not self._thread.is_alive():  # started lazily: after a fork too
                 self._thread = threading.Thread(target=self._run, name="body-deadlines", daemon=True)
-                self._wake_at = 0.0
+                self._wake_at = float("inf")
                 self._thread.start()
             heapq.heappush(self._heap, ticket)
-            if ticket.deadline < self._wake_at or self._wake_at == 0.0:
+            if ticket.deadline < self._wake_at:
                 self._condition.notify()
         return ticket
 

@@ -249,7 +249,7 @@ class _Queue:
         self.last, self.apart = 0.0, self.longest
         self.together = 0.0
 
-    def committed(self, size: int) -> None:
+    def grouped(self, size: int) -> None:
         """Count a group into the moving average of how often writes come together."""
         self.together += ((size > 1) - self.together) / 8
 
@@ -272,8 +272,8 @@ class Writer:
     (:func:`gathering`), the thread first waits up to ``group_wait_ms`` for more to join, until
     every request thread's write is in (``request_threads``): SQLite's work per transaction (its
     locks, the pages it reads again after another process wrote, the WAL frames it appends) is
-    then paid once for all of them. Callbacks that come seldom are committed at once. Reads
-    (:meth:`run`) go to a small pool of threads.
+    then paid once for all of them. Callbacks that come seldom, or one after another, are
+    committed at once. Reads (:meth:`run`) go to a small pool of threads.
     """
 
     def __init__(self, budget_ms: int, threads: int = 4, group_wait_ms: float = 0, request_threads: int = 4):
@@ -343,7 +343,7 @@ def _commit_groups(queue: _Queue, group_wait: float) -> None:
                     while len(waiting) < queue.full and (left := until - time.monotonic()) > 0:
                         wake.wait(left)
                 group = [waiting.popleft() for _ in range(min(len(waiting), GROUP_LIMIT))]
-                queue.committed(len(group))
+                queue.grouped(len(group))
             stop = None in group
             _commit_group([write for write in group  # those not given up on
                            if write is not None and write.future.set_running_or_notify_cancel()], held)

@@ -221,7 +221,8 @@ DECLARED: tuple[Setting, ...] = (
     # Read by the processes themselves: gunicorn (config/gunicorn.conf.py) and the Procfile's worker.
     Setting("PORT", "8000", "The web process's port (set by Heroku and honcho)."),
     Setting("WEB_CONCURRENCY", "2", "gunicorn worker processes per web dyno."),
-    Setting("WEB_THREADS", "4", "Threads per gunicorn worker.", fields.Integer(validate=_RANGE(min=1, max=1024)),
+    Setting("WEB_THREADS", "4", "Threads per gunicorn worker (also the largest group the journal's group commit "
+            "waits for).", fields.Integer(validate=_RANGE(min=1, max=1024)),
             "web_threads"),
     Setting("FORWARDED_ALLOW_IPS", "127.0.0.1", "Proxies trusted for X-Forwarded-*; Heroku's router needs *."),
     Setting("GUNICORN_TIMEOUT", "30", "Seconds before gunicorn restarts a stuck worker."),

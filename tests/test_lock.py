@@ -69,7 +69,7 @@ def test_locks_python_procfile_and_app_json_agree():
     assert SpecifierSet(PYPROJECT["requires-python"]).contains(f"{PYTHON}.0")
     for lock in ("requirements.txt", "requirements-dev.txt"):
         header = (ROOT / lock).read_text().splitlines()[1]
-        assert f"uv pip compile pyproject.toml" in header and f"--python-version {PYTHON}" in header, header
+        assert "uv pip compile pyproject.toml" in header and f"--python-version {PYTHON}" in header, header
     app_json = __import__("json").loads((ROOT / "app.json").read_text())
     assert [pack["url"] for pack in app_json["buildpacks"]] == ["heroku/python"]
     pinned = pins(ROOT / "requirements.txt")

@@ -55,7 +55,7 @@ def control(engine, ruleset, settings, client: ManageCallClient, call_id: str, a
         raise ControlError(409, f"call {call_id} has ended")
     secret = settings.applications.get(call["application_key"] or "")
     if secret is None:
-        raise ControlError(409, f"the call's application key is not configured here; Sinch needs it to sign the request")
+        raise ControlError(409, "the call's application key is not configured here; Sinch needs it to sign the request")
     starting = action in ("start", "resume")
     if starting and active is not None:
         raise ControlError(409, f"call {call_id} is already being recorded (segment {active['segment']})")
