@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 
 from app.db import db
@@ -114,6 +114,21 @@ class SinchClient:
                       body=body if sign_body is None else sign_body,
                       content_type=content_type, timestamp=timestamp)
         return self.client.post(path, data=body, headers={**signed, **(headers or {})})
+
+
+@contextmanager
+def heard(target, name: str):
+    """The arguments of every ``name`` event of ``target`` (an engine, say) while the block runs."""
+    calls: list[tuple] = []
+
+    def listener(*args):
+        calls.append(args)
+
+    event.listen(target, name, listener)
+    try:
+        yield calls
+    finally:
+        event.remove(target, name, listener)
 
 
 def journal_rows(app) -> list:

@@ -7,12 +7,13 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import journal
 from app.db import db
 from app.recordings.catalogue import _calls, _ice_row, _ice_upsert
+from tests.support import heard
 
 
 def entry(**changes) -> journal.Entry:
@@ -120,17 +121,6 @@ def test_the_group_commit_waits_for_company_only_while_callbacks_come_close_toge
     assert journal.gathering(apart, together, waiting, full, group_wait) is expected
 
 
-def _commits_during(work) -> int:
-    commits = []
-    listener = lambda connection: commits.append(1)  # noqa: E731
-    event.listen(db.engine, "commit", listener)
-    try:
-        work()
-    finally:
-        event.remove(db.engine, "commit", listener)
-    return len(commits)
-
-
 def _as_if_callbacks_came_close_together(writer: journal.Writer) -> None:
     writer._queue.last, writer._queue.apart, writer._queue.together = time.monotonic(), 0.0, 1.0
 
@@ -139,11 +129,11 @@ def test_writes_that_come_close_together_share_one_commit_made_once_every_reques
     # A wait far longer than the budget: had the thread waited it out, every write would be Late.
     writer = journal.Writer(20_000, group_wait_ms=50_000, request_threads=3)
     _as_if_callbacks_came_close_together(writer)
-    entries, results = [entry(call_id=f"call-{n}") for n in range(3)], {}
-    with app.app_context():
-        commits = _commits_during(lambda: results.update(_write_at_once(app, writer, entries)))
+    entries = [entry(call_id=f"call-{n}") for n in range(3)]
+    with app.app_context(), heard(db.engine, "commit") as commits:
+        results = _write_at_once(app, writer, entries)
     assert results == {item.entry_id: "stored" for item in entries}
-    assert commits == 1
+    assert len(commits) == 1
 
 
 def test_a_callback_that_comes_alone_is_committed_at_once(app):

@@ -3,11 +3,11 @@ on the suite's database engine (SQLite or PostgreSQL)."""
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import event
 
 from app.db import db
 from app.health import replays_pending
 from app.recordings.catalogue import room_recorded
+from tests.support import heard
 
 
 def test_the_migrations_build_what_the_models_declare(make_app):
@@ -31,17 +31,9 @@ def _plans(connection, statements) -> list[str]:
 
 
 def _statements_of(work) -> list[tuple[str, object]]:
-    seen = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with heard(db.engine, "before_cursor_execute") as calls:  # (conn, cursor, statement, parameters, …)
         work()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    return seen
+    return [(statement, parameters) for _, _, statement, parameters, *_ in calls]
 
 
 def test_the_partial_indexes_serve_the_queries_that_need_them(make_app):
