@@ -218,7 +218,8 @@ DECLARED: tuple[Setting, ...] = (
             fields.Integer(validate=_RANGE(min=1024, max=16 * 1024 * 1024)), "max_callback_bytes"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.",
             fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])), "log_level"),
-    # Read by the processes themselves: gunicorn (config/gunicorn.conf.py) and the Procfile's worker.
+    # Read by the processes themselves: gunicorn (config/gunicorn.conf.py) and the Procfile's worker
+    # (WEB_THREADS by the app too: the group commit waits for at most that many writes).
     Setting("PORT", "8000", "The web process's port (set by Heroku and honcho)."),
     Setting("WEB_CONCURRENCY", "2", "gunicorn worker processes per web dyno."),
     Setting("WEB_THREADS", "4", "Threads per gunicorn worker (also the largest group the journal's group commit "
