@@ -95,6 +95,18 @@ class JournalEntry(db.Model):
     )
 
 
+def ordered_id() -> str:
+    """A new entry id: a UUIDv7 (RFC 9562, §5.7) as 32 hex digits — the Unix time in milliseconds,
+    then 74 random bits. Ids made later sort later, so the journal's unique index on them grows at
+    its right edge: each callback's insert touches the index page the previous one did, where a
+    random id (UUIDv4) touched a page of its own anywhere in the index, to be read and written
+    back (a WAL frame on SQLite) on every commit."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # variant: RFC 9562
+    return f"{value:032x}"
+
+
 @dataclass(slots=True)
 class Entry:
     received_at: datetime
@@ -116,7 +128,7 @@ class Entry:
     upstream: dict | None = None
     # Made here, never taken from the request (a client can repeat an X-Request-Id): a write retried
     # or imported from the spool is recognised by it and stored once.
-    entry_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    entry_id: str = field(default_factory=ordered_id)
 
 
 _insert = insert(JournalEntry.__table__)

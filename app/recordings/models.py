@@ -32,12 +32,12 @@ class Call(db.Model):
     controls: Mapped[list | None] = mapped_column(JSON)        # start/stop/pause/resume: who, why, when
     conference_id: Mapped[str | None] = mapped_column(String(64))  # the room it was connected to
 
-    __table_args__ = (Index("ix_calls_started_at", "started_at"),
-                      # Partial: a call outside any room (most) touches one index fewer on ICE;
-                      # a lookup by room (conference_id = …) still uses it.
-                      Index("ix_calls_conference_id", "conference_id", "ended_at",
+    # No index on started_at: nothing reads calls by when they started, and every ICE would
+    # write it. Partial: a call outside any room (most) touches one index fewer on ICE; a
+    # lookup by room (conference_id = …) still uses it.
+    __table_args__ = (Index("ix_calls_conference_id", "conference_id", "ended_at",
                             sqlite_where=conference_id.column.isnot(None),
-                            postgresql_where=conference_id.column.isnot(None)))
+                            postgresql_where=conference_id.column.isnot(None)),)
 
 
 class Recording(db.Model):
