@@ -41,12 +41,16 @@ class ObjectInfo:
     size: int
     version: str | None = None         # ETag or generation: what a conditional read pins
     md5: bytes | None = None           # the store's own MD5 of the content, when it keeps one
-    crc32c: bytes | None = None        # GCS's CRC32C (4 bytes, big-endian), when it gives one
+    crc32c: bytes | None = None        # its CRC32C (4 bytes, big-endian): GCS's; S3's when uploaded with one
     content_type: str | None = None
     # True when the store computed that MD5 from the bytes it holds (S3's single-part ETag, GCS's
     # md5Hash): it proves what is stored, and hashing a download again re-checks only the transfer.
     # False when it is the uploader's claim, kept unchecked (Azure's Content-MD5).
     md5_by_store: bool = False
+    # S3's checksums of the whole object, when it keeps them (an upload sent one; boto3 sends a
+    # CRC32 by default): checked by the store on upload. Not those of a multipart upload's parts.
+    crc32: bytes | None = None         # 4 bytes, big-endian
+    sha256: bytes | None = None
 
 
 class Backend(Protocol):
@@ -54,9 +58,11 @@ class Backend(Protocol):
 
     def stat(self, location: Location) -> ObjectInfo: ...
 
-    def open(self, location: Location, version: str | None = None) -> Iterator[bytes]:
+    def open(self, location: Location, version: str | None = None, client_checks: bool = True) -> Iterator[bytes]:
         """The object's bytes in chunks of about :data:`CHUNK`; raises :class:`Changed` when
-        ``version`` is given and the object is no longer that version."""
+        ``version`` is given and the object is no longer that version. ``client_checks=False``:
+        the caller holds the bytes against the store's checksums itself (verification), so the
+        client library need not check them too (S3: botocore's CRC32)."""
         ...
 
     def presign(self, location: Location, expires_in: int) -> str: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import BinaryIO, Iterator
 
 import boto3
@@ -32,7 +33,10 @@ class S3Backend:
         # Signature Version 2, which botocore still uses for presigned URLs in some regions.
         config = Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint_url else "auto"},
                         retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=TIMEOUTS["connect"],
-                        read_timeout=TIMEOUTS["read"])
+                        read_timeout=TIMEOUTS["read"],
+                        # A read's checksum is checked when open() asks for it (ChecksumMode), which
+                        # it does unless its caller checks the bytes itself (verification).
+                        response_checksum_validation="when_required")
         self.client = boto3.client(
             "s3", endpoint_url=endpoint_url or None, aws_access_key_id=access_key or None,
             aws_secret_access_key=secret_key or None, aws_session_token=session_token or None,
@@ -58,14 +62,18 @@ class S3Backend:
             raise StorageError(f"cannot create bucket {bucket}: cannot reach the store ({type(error).__name__})") from None
 
     def stat(self, location: Location) -> ObjectInfo:
-        head = self._call("stat", location, self.client.head_object, Bucket=location.bucket, Key=location.key)
+        head = self._call("stat", location, self.client.head_object, Bucket=location.bucket, Key=location.key,
+                          ChecksumMode="ENABLED")
         etag = head.get("ETag", "").strip('"')
         md5 = bytes.fromhex(etag) if len(etag) == 32 and "-" not in etag else None  # single-part only
         return ObjectInfo(size=head["ContentLength"], version=head.get("ETag"), md5=md5, md5_by_store=True,
-                          content_type=head.get("ContentType"))
+                          content_type=head.get("ContentType"), crc32=_whole(head, "ChecksumCRC32"),
+                          crc32c=_whole(head, "ChecksumCRC32C"), sha256=_whole(head, "ChecksumSHA256"))
 
-    def open(self, location: Location, version: str | None = None) -> Iterator[bytes]:
+    def open(self, location: Location, version: str | None = None, client_checks: bool = True) -> Iterator[bytes]:
         kwargs = {"IfMatch": version} if version else {}
+        if client_checks:
+            kwargs["ChecksumMode"] = "ENABLED"
         response = self._call("read", location, self.client.get_object, Bucket=location.bucket,
                               Key=location.key, **kwargs)
         body = response["Body"]
@@ -96,6 +104,15 @@ class S3Backend:
     def probe_write(self, location: Location, data: bytes) -> None:
         self._call("write", location, self.client.put_object, Bucket=location.bucket, Key=location.key,
                    Body=data, ContentType="application/octet-stream")
+
+
+def _whole(head: dict, name: str) -> bytes | None:
+    """A checksum of the whole object from a HEAD's answer (base64), or None: none kept, or a
+    multipart upload's composite one (the checksum of its parts' checksums, ``…-N``)."""
+    value = head.get(name)
+    if not value or "-" in value or head.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
+        return None
+    return base64.b64decode(value)
 
 
 def _translate(error: ClientError, what: str, location: Location) -> StorageError:

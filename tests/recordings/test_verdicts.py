@@ -12,8 +12,10 @@ from app.storage import ObjectInfo
 GOOD = Probe("mp3", 3100, 8000, 1)
 
 
-def found(size=1000, probe=GOOD, store_md5=None, computed_md5=None, sha="a" * 64, crc=None, computed_crc=None):
-    return Inspection(ObjectInfo(size, "v1", store_md5, crc, "audio/mpeg"), sha, probe, computed_md5, computed_crc)
+def found(size=1000, probe=GOOD, store_md5=None, computed_md5=None, sha="a" * 64, crc=None, computed_crc=None,
+          crc32=None, computed_crc32=None, store_sha=None):
+    info = ObjectInfo(size, "v1", store_md5, crc, "audio/mpeg", crc32=crc32, sha256=store_sha)
+    return Inspection(info, sha, probe, computed_md5, computed_crc, computed_crc32)
 
 
 def verdict(inspection, **kwargs):
@@ -31,6 +33,8 @@ def test_verified_fields():
     (found(size=0), {}, "empty file"),
     (found(store_md5=hashlib.md5(b"a").digest(), computed_md5=hashlib.md5(b"b").digest()), {}, "store's MD5"),
     (found(crc=b"\x00\x00\x00\x01", computed_crc=b"\x00\x00\x00\x02"), {}, "store's CRC32C"),
+    (found(crc32=b"\x00\x00\x00\x01", computed_crc32=b"\x00\x00\x00\x02"), {}, "store's CRC32 is 00000001"),
+    (found(store_sha=bytes.fromhex("b" * 64)), {}, "store's SHA-256 is " + "b" * 64),
     (found(), {"previous_sha256": "b" * 64}, "changed since it was verified"),
     (found(probe=Probe(None, None, None, None, "not an audio format we know")), {}, "not playable"),
     (found(probe=Probe("wav", 5000, 8000, 1)), {}, "wrong format: mp3 was requested but the file is wav"),
@@ -44,6 +48,10 @@ def test_failures_say_why(inspection, kwargs, reason):
 def test_matching_store_checksums_pass():
     digest = hashlib.md5(b"x").digest()
     assert verdict(found(store_md5=digest, computed_md5=digest)).outcome == "verified"
+    crc32 = b"\x12\x34\x56\x78"
+    result = verdict(found(crc32=crc32, computed_crc32=crc32, store_sha=bytes.fromhex("a" * 64)))
+    assert result.outcome == "verified"
+    assert result.checks["store_crc32"] == "12345678" and result.checks["store_sha256"] == "a" * 64
 
 
 @pytest.mark.parametrize("current, wanted, result", [

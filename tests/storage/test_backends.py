@@ -119,3 +119,41 @@ def test_a_store_that_dies_mid_read_is_a_storage_error_and_the_check_asks_to_ret
             total = len(first) + sum(len(chunk) for chunk in chunks)
             assert total < len(data), "the whole object was buffered before the kill; the test proves nothing"
         assert check(backend, here, expected_format="mp3", min_duration_ms=0).outcome == "retry"
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_s3_gives_its_whole_object_checksums_and_verification_checks_them_itself(store, backend):
+    """S3 keeps a checksum of the whole object when its upload sent one (boto3 sends a CRC32 by
+    default; a SHA-256 if asked); a multipart upload's is the checksum of its parts' and is left
+    out. Verification computes the CRC32 itself (zlib-ng), so its read asks the store for no
+    checksum and botocore checks none (zlib's CRC32 was a third of a download's CPU); other reads
+    still have botocore check it."""
+    import io
+    import zlib
+
+    from boto3.s3.transfer import TransferConfig
+
+    from app.recordings.verify import inspect
+    from tests.storage_servers import S3_SERVICE, s3_client
+
+    data = bytes(range(256)) * 45_000  # 11.5 MB: three parts of 5 MB
+    client = s3_client(store.server.endpoint, *S3_SERVICE)
+    single, with_sha, multi = (location(store, name) for name in ("single.bin", "sha.bin", "multi.bin"))
+    store.upload(single.uri, data)
+    client.put_object(Bucket=store.name, Key=with_sha.key, Body=data, ChecksumAlgorithm="SHA256")
+    client.upload_fileobj(io.BytesIO(data), store.name, multi.key,
+                          Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+
+    info = backend.stat(single)
+    assert info.crc32 == zlib.crc32(data).to_bytes(4, "big") and info.sha256 is None
+    assert backend.stat(with_sha).sha256 == hashlib.sha256(data).digest()
+    assert backend.stat(multi).crc32 is None and backend.stat(multi).sha256 is None
+
+    asked = []  # the ChecksumMode of each GetObject the backend's client sends
+    backend.client.meta.events.register("before-parameter-build.s3.GetObject",
+                                        lambda params, **_: asked.append(params.get("ChecksumMode")))
+    found = inspect(backend, single)
+    assert found.computed_crc32 == info.crc32 and found.sha256 == hashlib.sha256(data).hexdigest()
+    assert inspect(backend, with_sha).sha256 == hashlib.sha256(data).hexdigest()
+    assert b"".join(backend.open(single)) == data
+    assert asked == [None, None, "ENABLED"]
