@@ -103,7 +103,8 @@ def inspect(backend: Backend, location: Location, progress: Callable[[], None] =
     sha256 = _Beside(hashlib.sha256())
     other = _Beside(second) if second is not None else None
     sampler = Sampler()
-    client_checks = second is None and info.sha256 is None  # else the checks below are the read's
+    # When judge() holds the bytes against the store's checksum, the client need not check it too
+    client_checks = second is None and info.sha256 is None
     try:
         for chunk in backend.open(location, version=info.version, client_checks=client_checks):
             sha256.update(chunk)
@@ -127,9 +128,10 @@ def inspect(backend: Backend, location: Location, progress: Callable[[], None] =
 def _second_checksum(info):
     """What to compute beside SHA-256 to hold the content against the store's own checksum: its
     CRC32C when it gives one (GCS, S3; ~8 GB/s), its CRC32 (S3; ~50 GB/s); its MD5 only when that
-    is the uploader's unchecked claim (Azure's Content-MD5). An MD5 the store computed from the bytes it holds (S3's
-    single-part ETag, GCS's md5Hash) already proves them; hashing again (~0.5 GB/s here, strictly
-    sequential) would re-check only the transfer, and would set the pace of every verification."""
+    is the uploader's unchecked claim (Azure's Content-MD5). An MD5 the store computed from the
+    bytes it holds (S3's single-part ETag, GCS's md5Hash) already proves them; hashing again
+    (~0.5 GB/s here, strictly sequential) would re-check only the transfer, and would set the pace
+    of every verification."""
     if info.crc32c is not None:
         return _Crc32c()
     if info.crc32 is not None:
