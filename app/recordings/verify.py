@@ -43,17 +43,6 @@ class Verdict:
     checks: dict = field(default_factory=dict)
 
 
-class _Crc32c:
-    def __init__(self):
-        self.value = google_crc32c.Checksum()
-
-    def update(self, chunk: bytes) -> None:
-        self.value.update(chunk)
-
-    def digest(self) -> bytes:
-        return self.value.digest()
-
-
 class _Crc32:
     """CRC32 by zlib-ng (~50 GB/s here; zlib's, which botocore uses, ~3 GB/s: a third of a plain
     download's CPU)."""
@@ -66,9 +55,6 @@ class _Crc32:
 
     def digest(self) -> bytes:
         return self.value.to_bytes(4, "big")
-
-
-_MD5 = type(hashlib.md5())
 
 
 class _Beside:
@@ -99,7 +85,7 @@ def inspect(backend: Backend, location: Location, progress: Callable[[], None] =
     """Stat and stream the object once (``progress()`` after each chunk). Raises NotFound,
     Changed or StorageError."""
     info = backend.stat(location)
-    second = _second_checksum(info)
+    computed_as, second = _second_checksum(info)
     sha256 = _Beside(hashlib.sha256())
     other = _Beside(second) if second is not None else None
     sampler = Sampler()
@@ -114,31 +100,28 @@ def inspect(backend: Backend, location: Location, progress: Callable[[], None] =
             progress()
     finally:
         digest = sha256.finish()
-        computed = other.finish() if other is not None else None
+        computed = {computed_as: other.finish()} if other is not None else {}
     if sampler.size != info.size:
         raise Changed(f"read {location}: got {sampler.size} bytes of {info.size}")
     return Inspection(
-        info, digest.hex(), sampler.probe() if sampler.size else Probe(None, None, None, None, "empty"),
-        computed_md5=computed if isinstance(second, _MD5) else None,
-        computed_crc32c=computed if isinstance(second, _Crc32c) else None,
-        computed_crc32=computed if isinstance(second, _Crc32) else None,
-    )
+        info, digest.hex(), sampler.probe() if sampler.size else Probe(None, None, None, None, "empty"), **computed)
 
 
-def _second_checksum(info):
-    """What to compute beside SHA-256 to hold the content against the store's own checksum: its
+def _second_checksum(info) -> tuple[str | None, object]:
+    """``(the Inspection field its digest goes to, the checksum)``, or ``(None, None)``: what to
+    compute beside SHA-256 to hold the content against the store's own checksum: its
     CRC32C when it gives one (GCS, S3; ~8 GB/s), its CRC32 (S3; ~50 GB/s); its MD5 only when that
     is the uploader's unchecked claim (Azure's Content-MD5). An MD5 the store computed from the
     bytes it holds (S3's single-part ETag, GCS's md5Hash) already proves them; hashing again
     (~0.5 GB/s here, strictly sequential) would re-check only the transfer, and would set the pace
     of every verification."""
     if info.crc32c is not None:
-        return _Crc32c()
+        return "computed_crc32c", google_crc32c.Checksum()
     if info.crc32 is not None:
-        return _Crc32()
+        return "computed_crc32", _Crc32()
     if info.md5 is not None and not info.md5_by_store:
-        return hashlib.md5()
-    return None
+        return "computed_md5", hashlib.md5()
+    return None, None
 
 
 def judge(found: Inspection, *, expected_format: str, min_duration_ms: int,
@@ -146,29 +129,22 @@ def judge(found: Inspection, *, expected_format: str, min_duration_ms: int,
     """The verdict on an inspected file (pure)."""
     info, probe = found.info, found.probe
     checks = {"size": info.size, "sha256": found.sha256, "format": probe.format, "duration_ms": probe.duration_ms}
+    # The store's checksums, each with what was computed of the content (None: not recomputed)
+    stored = (("MD5", "store_md5", info.md5, found.computed_md5),
+              ("CRC32C", "store_crc32c", info.crc32c, found.computed_crc32c),
+              ("CRC32", "store_crc32", info.crc32, found.computed_crc32),
+              ("SHA-256", "store_sha256", info.sha256, bytes.fromhex(found.sha256)))
+    for _, key, value, _ in stored:
+        if value is not None:
+            checks[key] = value.hex()
     if info.md5 is not None:
-        checks["store_md5"] = info.md5.hex()
         checks["store_md5_recomputed"] = found.computed_md5 is not None  # not when the store computed it
-    if info.crc32c is not None:
-        checks["store_crc32c"] = info.crc32c.hex()
-    if info.crc32 is not None:
-        checks["store_crc32"] = info.crc32.hex()
-    if info.sha256 is not None:
-        checks["store_sha256"] = info.sha256.hex()
     if info.size == 0:
         return Verdict("failed", "empty file (0 bytes): Sinch wrote nothing", checks=checks)
-    if info.md5 is not None and found.computed_md5 is not None and found.computed_md5 != info.md5:
-        return Verdict("failed", f"checksum mismatch: the store's MD5 is {info.md5.hex()} but the content's is "
-                                 f"{found.computed_md5.hex()}; the file is corrupt", checks=checks)
-    if info.crc32c is not None and found.computed_crc32c is not None and found.computed_crc32c != info.crc32c:
-        return Verdict("failed", f"checksum mismatch: the store's CRC32C is {info.crc32c.hex()} but the content's is "
-                                 f"{found.computed_crc32c.hex()}; the file is corrupt", checks=checks)
-    if info.crc32 is not None and found.computed_crc32 is not None and found.computed_crc32 != info.crc32:
-        return Verdict("failed", f"checksum mismatch: the store's CRC32 is {info.crc32.hex()} but the content's is "
-                                 f"{found.computed_crc32.hex()}; the file is corrupt", checks=checks)
-    if info.sha256 is not None and info.sha256.hex() != found.sha256:
-        return Verdict("failed", f"checksum mismatch: the store's SHA-256 is {info.sha256.hex()} but the content's "
-                                 f"is {found.sha256}; the file is corrupt", checks=checks)
+    for name, _, value, computed in stored:
+        if value is not None and computed is not None and computed != value:
+            return Verdict("failed", f"checksum mismatch: the store's {name} is {value.hex()} but the content's is "
+                                     f"{computed.hex()}; the file is corrupt", checks=checks)
     if previous_sha256 and previous_sha256 != found.sha256:
         return Verdict("failed", f"checksum mismatch: the content changed since it was verified (SHA-256 was "
                                  f"{previous_sha256}, is {found.sha256}); it was replaced or tampered with",
