@@ -246,15 +246,16 @@ _deadline: ContextVar[float | None] = ContextVar("journal_deadline", default=Non
 class _Queue:
     """What a :class:`Writer` and its group-commit thread share: the writes waiting, when the
     thread is woken for them, how many request threads can write at once (``full``: a group that
-    has them all cannot grow), how far apart writes have come lately (``apart``, seconds) and how
-    often lately a group had more than one (``together``, 0 to 1)."""
+    has them all cannot grow), how long the thread may wait for company (``group_wait``, seconds),
+    how far apart writes have come lately (``apart``, seconds) and how often lately a group had
+    more than one (``together``, 0 to 1)."""
 
-    __slots__ = ("wake", "waiting", "full", "longest", "last", "apart", "together")
+    __slots__ = ("wake", "waiting", "full", "group_wait", "longest", "last", "apart", "together")
 
     def __init__(self, full: int, group_wait: float):
         self.wake = threading.Condition()
         self.waiting: deque[_Write | None] = deque()
-        self.full = full
+        self.full, self.group_wait = full, group_wait
         # A pause longer than this counts as this long: after a quiet hour the average is back
         # under the threshold (:func:`gathering`) after a handful of writes, not thousands.
         self.longest = 2 * CLOSE * group_wait
@@ -290,9 +291,8 @@ class Writer:
 
     def __init__(self, budget_ms: int, threads: int = 4, group_wait_ms: float = 0, request_threads: int = 4):
         self.budget = budget_ms / 1000.0
-        self.group_wait = group_wait_ms / 1000.0
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="journal") if budget_ms else None
-        self._queue = _Queue(max(1, min(request_threads, GROUP_LIMIT)), self.group_wait)
+        self._queue = _Queue(max(1, min(request_threads, GROUP_LIMIT)), group_wait_ms / 1000.0)
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -317,7 +317,7 @@ class Writer:
                 # The thread holds the queue, not the writer: when the writer goes (an app built
                 # and dropped, in tests), the thread is told to end, and nothing keeps the app's
                 # engine and its connections alive.
-                self._thread = threading.Thread(target=_commit_groups, args=(queue, self.group_wait),
+                self._thread = threading.Thread(target=_commit_groups, args=(queue,),
                                                 name="journal-group", daemon=True)
                 self._pid = os.getpid()
                 self._thread.start()
@@ -339,12 +339,12 @@ class Writer:
             raise Late(None if future.cancel() else future) from None
 
 
-def _commit_groups(queue: _Queue, group_wait: float) -> None:
+def _commit_groups(queue: _Queue) -> None:
     """The group-commit thread: each turn, everything waiting (up to ``GROUP_LIMIT``) in one
     transaction per engine, on a connection it keeps between groups (:class:`_Held`); ends at the
     ``None`` its writer's finalizer queues. While callbacks come close together it first waits
     for more (:func:`gathering`)."""
-    held, wake, waiting = _Held(), queue.wake, queue.waiting
+    held, wake, waiting, group_wait = _Held(), queue.wake, queue.waiting, queue.group_wait
     try:
         while True:
             with wake:

@@ -151,14 +151,14 @@ def test_a_client_that_sends_one_callback_after_another_is_not_kept_waiting(app)
         for item in entries:
             writer.begin()
             assert writer.write(item, None, lambda failure: failure, db.engine) is None
-    assert writer._queue.apart < journal.CLOSE * writer.group_wait  # close together, yet never overlapping
+    assert writer._queue.apart < journal.CLOSE * writer._queue.group_wait  # close together, yet never overlapping
 
 
 def test_a_group_that_does_not_fill_is_committed_when_the_wait_is_over(app):
     writer = journal.Writer(20_000, group_wait_ms=50, request_threads=4)
     _as_if_callbacks_came_close_together(writer)
     waits = entry(call_id="waits")
-    assert journal.gathering(writer._queue.apart, writer._queue.together, 1, 4, writer.group_wait)
+    assert journal.gathering(writer._queue.apart, writer._queue.together, 1, 4, writer._queue.group_wait)
     writer.begin()
     with app.app_context():
         assert writer.write(waits, None, lambda failure: failure, db.engine) is None
