@@ -45,7 +45,8 @@ FLOWS = {
     "+46813131313": {"action": {"name": "connectMxp", "destination": {"type": "username", "endpoint": "bob"},
                                 "callheaders": [{"key": "crm", "value": "42"}], "futureOption": True}},
 }
-TRICKLING = "+46812121212"  # headers at once, then the body in ten pieces over two seconds
+SLOW_SECONDS = 5  # the slow flows' pace: well past the tests' budget (``BUDGET_MS``)
+TRICKLING = "+46812121212"  # headers at once, then the body in ten pieces over SLOW_SECONDS
 PIE_FLOWS = {"sales": {"action": {"name": "connectPstn", "number": "+46855511111"}},
              "support": {"action": {"name": "connectSip", "destination": {"type": "sip", "endpoint": "support@pbx.acme"}}}}
 
@@ -77,11 +78,11 @@ def create_upstream(key: str, secret: str) -> Flask:
             return jsonify(PIE_FLOWS.get(event["menuResult"]["value"], {"action": {"name": "hangup"}}))
         to = event["to"]["endpoint"]
         if to == "+46844444444":
-            time.sleep(2)  # slower than the sidecar's budget
+            time.sleep(SLOW_SECONDS)  # slower than the sidecar's budget
         if to == TRICKLING:
             body = json.dumps(FLOWS["+46811111111"]).encode()
             pieces = [body[len(body) * i // 10:len(body) * (i + 1) // 10] for i in range(10)]
-            return Response(_slowly(pieces, 0.2), content_type="application/json")
+            return Response(_slowly(pieces, SLOW_SECONDS / 10), content_type="application/json")
         if to == "+46855555555":
             return jsonify(error="boom"), 500
         if to == "+46866666666":
