@@ -84,7 +84,7 @@ class _Beside:
 def inspect(backend: Backend, location: Location, progress: Callable[[], None] = lambda: None) -> Inspection:
     """Stat and stream the object once (``progress()`` after each chunk). Raises NotFound,
     Changed or StorageError."""
-    info = backend.stat(location)
+    info = backend.stat(location, checksums=True)
     computed_as, second = _second_checksum(info)
     sha256 = _Beside(hashlib.sha256())
     other = _Beside(second) if second is not None else None

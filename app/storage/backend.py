@@ -56,7 +56,12 @@ class ObjectInfo:
 class Backend(Protocol):
     scheme: str
 
-    def stat(self, location: Location) -> ObjectInfo: ...
+    def stat(self, location: Location, checksums: bool = False) -> ObjectInfo:
+        """The object's size, version and the checksums its store keeps. ``checksums=True`` also
+        asks for the ones a store gives only on request (S3's whole-object CRC32, CRC32C and
+        SHA-256: ``ChecksumMode``, which on an SSE-KMS object needs ``kms:Decrypt`` as a read
+        does); an existence check leaves them out, so it needs no more than ``s3:GetObject``."""
+        ...
 
     def open(self, location: Location, version: str | None = None, client_checks: bool = True) -> Iterator[bytes]:
         """The object's bytes in chunks of about :data:`CHUNK`; raises :class:`Changed` when

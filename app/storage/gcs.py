@@ -58,7 +58,8 @@ class GcsBackend:
         except OSError as error:
             raise StorageError(f"{what} {location}: cannot reach the store ({type(error).__name__})") from None
 
-    def stat(self, location: Location) -> ObjectInfo:
+    def stat(self, location: Location, checksums: bool = False) -> ObjectInfo:
+        # checksums: GCS gives its MD5 and CRC32C with every stat
         blob = self._call("stat", location, self.client.bucket(location.bucket).get_blob, location.key)
         if blob is None:
             raise NotFound(f"stat {location}: no such object")

@@ -127,7 +127,8 @@ def test_s3_gives_its_whole_object_checksums_and_verification_checks_them_itself
     default; a SHA-256 if asked); a multipart upload's is the checksum of its parts' and is left
     out. Verification computes the CRC32 itself (zlib-ng), so its read asks the store for no
     checksum and botocore checks none (zlib's CRC32 was a third of a download's CPU); other reads
-    still have botocore check it."""
+    still have botocore check it. Only verification's stat asks for the checksums: on an SSE-KMS
+    object that needs kms:Decrypt, which an existence check (the sweeper's) should not."""
     import io
     import zlib
 
@@ -144,16 +145,20 @@ def test_s3_gives_its_whole_object_checksums_and_verification_checks_them_itself
     client.upload_fileobj(io.BytesIO(data), store.name, multi.key,
                           Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
 
-    info = backend.stat(single)
+    info = backend.stat(single, checksums=True)
     assert info.crc32 == zlib.crc32(data).to_bytes(4, "big") and info.sha256 is None
-    assert backend.stat(with_sha).sha256 == hashlib.sha256(data).digest()
-    assert backend.stat(multi).crc32 is None and backend.stat(multi).sha256 is None
+    assert backend.stat(with_sha, checksums=True).sha256 == hashlib.sha256(data).digest()
+    assert backend.stat(multi, checksums=True).crc32 is None and backend.stat(multi, checksums=True).sha256 is None
 
-    asked = []  # the ChecksumMode of each GetObject the backend's client sends
-    backend.client.meta.events.register("before-parameter-build.s3.GetObject",
-                                        lambda params, **_: asked.append(params.get("ChecksumMode")))
+    asked = []  # (operation, ChecksumMode) of each read the backend's client sends
+    for operation in ("HeadObject", "GetObject"):
+        backend.client.meta.events.register(
+            f"before-parameter-build.s3.{operation}",
+            lambda params, operation=operation, **_: asked.append((operation, params.get("ChecksumMode"))))
     found = inspect(backend, single)
     assert found.computed_crc32 == info.crc32 and found.sha256 == hashlib.sha256(data).hexdigest()
     assert inspect(backend, with_sha).sha256 == hashlib.sha256(data).hexdigest()
     assert b"".join(backend.open(single)) == data
-    assert asked == [None, None, "ENABLED"]
+    assert backend.stat(single).size == len(data)      # an existence check asks for no checksum (no kms:Decrypt)
+    assert asked == [("HeadObject", "ENABLED"), ("GetObject", None), ("HeadObject", "ENABLED"), ("GetObject", None),
+                     ("GetObject", "ENABLED"), ("HeadObject", None)]
