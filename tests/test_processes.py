@@ -10,7 +10,7 @@ import requests
 from app.sinch.signing import sign
 from app.tasks import huey, ping
 from tests import payloads
-from tests.processes import BIN, ROOT, gunicorn, stop
+from tests.processes import BIN, ROOT, free_port, gunicorn, stop
 from tests.support import APP_KEY, APP_SECRET
 
 
@@ -62,8 +62,21 @@ def test_worker_consumes_the_queue(tmp_path):
 def test_a_bad_setting_stops_the_start_naming_the_variable():
     completed = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, capture_output=True, text=True,
                                env={**os.environ, "SINCH_SIGNATURE_MAX_SKEW": "soon"}, timeout=60)
-    assert completed.returncode == 1
+    assert completed.returncode == 3
     assert "SINCH_SIGNATURE_MAX_SKEW" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_under_gunicorn_a_bad_setting_stops_the_master_instead_of_restarting_workers(tmp_path):
+    """gunicorn accepts WEB_THREADS=2000 and the app does not (at most 1 024): the first worker's
+    refusal stops the master, which exits naming the setting, not a loop of workers failing."""
+    env = {**os.environ, "PORT": str(free_port()), "GUNICORN_HOST": "127.0.0.1", "WEB_THREADS": "2000",
+           "WEB_CONCURRENCY": "2", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    completed = subprocess.run([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+                               capture_output=True, text=True, env=env, timeout=60)
+    assert completed.returncode == 3, completed.stderr
+    output = completed.stdout + completed.stderr
+    assert "sinch-recorder cannot start" in output and "WEB_THREADS" in output
+    assert "Worker failed to boot" in output and "Traceback" not in output
 
 
 def test_release_phase_migrates_a_fresh_database(databases):
