@@ -62,7 +62,7 @@ def test_worker_consumes_the_queue(tmp_path):
 def test_a_bad_setting_stops_the_start_naming_the_variable():
     completed = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, capture_output=True, text=True,
                                env={**os.environ, "SINCH_SIGNATURE_MAX_SKEW": "soon"}, timeout=60)
-    assert completed.returncode == 3
+    assert completed.returncode == 1
     assert "SINCH_SIGNATURE_MAX_SKEW" in completed.stderr and "Traceback" not in completed.stderr
 
 
