@@ -1,9 +1,11 @@
 """The WSGI entry point for gunicorn: ``gunicorn -c config/gunicorn.conf.py wsgi:app``.
 
-Settings the app refuses stop the process with one line naming the setting. In a gunicorn worker
-the exit code is 3, gunicorn's "worker failed to boot": its master then stops too (and with it the
-dyno), where any other code would have it start new workers that fail the same way, for ever.
-Elsewhere (``flask --app wsgi …``) it is 1, as for any command that fails."""
+Settings the app refuses stop the process with one line naming the setting (gunicorn's master
+has already checked the environment's, in ``config/gunicorn.conf.py``; this catches what only the
+app finds, such as a rules file it refuses). In a gunicorn worker the exit code is 3, gunicorn's
+"worker failed to boot": its master then stops too (and with it the dyno), where any other code
+would have it start new workers that fail the same way, for ever. Elsewhere (``flask --app wsgi
+…``) it is 1, as for any command that fails."""
 
 import sys
 

@@ -8,6 +8,7 @@ GUNICORN_TIMEOUT, GUNICORN_HOST and GUNICORN_ACCESS_LOG: declared, with their de
 
 import os
 import shutil
+import sys
 import tempfile
 
 # Metrics across worker processes (prometheus-client multiprocess mode): one folder per master.
@@ -18,7 +19,15 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 from gunicorn import glogging  # noqa: E402
 
 from app.logs import json_formatter  # noqa: E402
-from app.settings import default  # noqa: E402
+from app.settings import SettingsError, default, load_settings  # noqa: E402
+
+# The app's own check of every setting, here in the master: a bad value stops gunicorn with one
+# line naming it before any worker starts. (Left to the workers, each would refuse at once, and
+# gunicorn, halting on the first, meets the second's refusal mid-halt and ends in a traceback.)
+try:
+    load_settings(os.environ)
+except SettingsError as error:
+    sys.exit(f"sinch-recorder cannot start: {error}")
 
 
 def _env(name: str) -> str:
