@@ -66,14 +66,19 @@ def test_a_bad_setting_stops_the_start_naming_the_variable():
     assert "SINCH_SIGNATURE_MAX_SKEW" in completed.stderr and "Traceback" not in completed.stderr
 
 
+def gunicorn_that_cannot_start(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    """gunicorn run to its end (it is expected to stop by itself), on a loopback port."""
+    return subprocess.run([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PORT": str(free_port()), "GUNICORN_HOST": "127.0.0.1",
+                               "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", **env})
+
+
 def test_under_gunicorn_a_bad_setting_stops_the_master_before_any_worker_starts(tmp_path):
     """gunicorn itself accepts WEB_THREADS=2000; the app does not (at most 1 024). The config
     file runs the app's check in the master, which exits naming the setting: no worker starts,
     so none is restarted for ever, and there is no traceback."""
-    completed = subprocess.run([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=60,
-                               env={**os.environ, "PORT": str(free_port()), "GUNICORN_HOST": "127.0.0.1",
-                                    "WEB_THREADS": "2000", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
+    completed = gunicorn_that_cannot_start(tmp_path, WEB_THREADS="2000")
     assert completed.returncode == 1, completed.stderr
     assert completed.stderr.strip().splitlines() == [
         "sinch-recorder cannot start: invalid settings: WEB_THREADS: Must be greater than or equal to 1 and less "
@@ -84,12 +89,8 @@ def test_under_gunicorn_a_worker_that_cannot_start_stops_the_master(tmp_path):
     """What only the app can find (here a rules file it refuses) stops the worker with gunicorn's
     "worker failed to boot" (3), and the master with it, instead of restarting it for ever."""
     (tmp_path / "rules.yaml").write_text("version: 99\nrules: []\n")
-    completed = subprocess.run([str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=60,
-                               env={**os.environ, "PORT": str(free_port()), "GUNICORN_HOST": "127.0.0.1",
-                                    "WEB_CONCURRENCY": "1", "RULES_FILE": str(tmp_path / "rules.yaml"),
-                                    "INSTANCE_PATH": str(tmp_path / "instance"),
-                                    "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
+    completed = gunicorn_that_cannot_start(tmp_path, WEB_CONCURRENCY="1", RULES_FILE=str(tmp_path / "rules.yaml"),
+                                           INSTANCE_PATH=str(tmp_path / "instance"))
     output = completed.stdout + completed.stderr
     assert completed.returncode == 3, output
     assert "sinch-recorder cannot start" in output and "rules.yaml" in output
