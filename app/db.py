@@ -60,6 +60,17 @@ class UtcDateTime(TypeDecorator):
         return value
 
 
+def fitted(column, value: str | None, *, cut: bool) -> str | None:
+    """``value`` as a text ``column`` of bounded length can hold it, the same on every database
+    (SQLite would keep a longer one, PostgreSQL refuses the whole transaction): free text is
+    ``cut`` to the length, an identifier or URL that does not fit is dropped (None), since a
+    shortened one would name something else."""
+    limit = getattr(column.type, "length", None)
+    if value is None or limit is None or len(value) <= limit:
+        return value
+    return value[:limit] if cut else None
+
+
 class Prepared:
     """A statement every callback runs, compiled once per dialect and run on the DBAPI cursor of
     a SQLAlchemy connection, in its transaction: SQLAlchemy's per-execution work (cache key,

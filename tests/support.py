@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from app.db import db
 from app.journal import JournalEntry
-from app.recordings.models import Recording
+from app.recordings.models import Call, Recording
 from app.settings import database_url as normalise
 from app.simulator.audio import audio
 from app.sinch.signing import sign
@@ -162,6 +162,14 @@ def pstn_ice(call_id: str) -> dict:
     """A plain PSTN ICE to the number the test rulesets record."""
     return {"event": "ice", "callid": call_id, "cli": "+46701111111", "domain": "pstn",
             "to": {"type": "number", "endpoint": "+46812345678"}}
+
+
+def call_row(app, call_id: str):
+    """A call's catalogue row, detached (None when there is none)."""
+    with app.app_context():
+        row = db.session.get(Call, call_id)
+        db.session.close()
+    return row
 
 
 def recordings_of(app, call_id: str) -> list:

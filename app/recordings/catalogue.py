@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from app.db import Prepared
+from app.db import Prepared, fitted
 from app.recordings import status
 from app.recordings.models import Call, Recording
 from app.rules.decide import ANSWERS, PENDING, Decision
@@ -59,7 +59,8 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
         _ice_row.execute(connection, [{
             "call_id": call_id, "started_at": now, "application_key": application_key,
             "rule_id": decision.rule_id, "ruleset_hash": decision.ruleset_hash, "decision": decision.record(),
-            "facts": decision.call_facts, "consent": decision.consent, "resource_url": resource_url,
+            "facts": decision.call_facts, "consent": decision.consent,
+            "resource_url": fitted(_calls.c.resource_url, resource_url, cut=False),  # too long: no Manage Call
             "conference_id": decision.room,
         }])
     elif decision.recordings:  # an ACE/PIE reply started the recording: the call must know (never twice)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from app.db import fitted
 from app.recordings import status
 from app.recordings.catalogue import new_recording
 from app.recordings.models import Call, Recording
@@ -51,15 +52,16 @@ def _ensure_call(connection: Connection, call_id: str, now: datetime, applicatio
     exists = connection.execute(select(_calls.c.call_id).where(_calls.c.call_id == call_id)).first()
     if not exists:  # e.g. a callout: no ICE was ever seen
         connection.execute(insert(_calls).values(call_id=call_id, started_at=now, consent="not_asked",
-                                                 application_key=application_key))
+                                                 application_key=fitted(_calls.c.application_key, application_key,
+                                                                        cut=False)))
 
 
 def _ended(connection: Connection, event: dict, now: datetime, deadline: int) -> Outcome:
     call_id = event["callid"]
     _ensure_call(connection, call_id, now, event.get("application_key"))
     connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
-        ended_at=func.coalesce(_calls.c.ended_at, now), end_reason=event.get("reason"),
-        end_result=event.get("result"), duration_s=event.get("duration")))
+        ended_at=func.coalesce(_calls.c.ended_at, now), end_reason=fitted(_calls.c.end_reason, event.get("reason"), cut=True),
+        end_result=fitted(_calls.c.end_result, event.get("result"), cut=True), duration_s=event.get("duration")))
     _unanswered(connection, call_id, event, now)
     expected_by = now + timedelta(seconds=deadline)
     connection.execute(update(_recordings).where(
@@ -96,12 +98,13 @@ def _unanswered(connection: Connection, call_id: str, event: dict, now: datetime
 
 
 def _destination_uri(event: dict) -> str | None:
-    """The canonical URI of the file a notify names, or None when it names none we can read."""
+    """The canonical URI of the file a notify names, or None when it names none we can read (nor
+    could catalogue: longer than the column)."""
     destination = event.get("destination")
     if not destination:
         return None
     try:
-        return parse_location(destination).uri
+        return fitted(_recordings.c.destination_url, parse_location(destination).uri, cut=False)
     except LocationError:
         return None
 
@@ -128,7 +131,8 @@ def _open_recording(connection: Connection, event: dict):
 def _unknown_recording(connection: Connection, event: dict, uri: str, now: datetime, wanted: str) -> str:
     """A file Sinch wrote that no rule asked for (started outside the rules): catalogue it anyway."""
     extension = uri.rsplit(".", 1)[-1].lower() if "." in uri.rsplit("/", 1)[-1] else ""
-    return new_recording(connection, call_id=event["callid"], conference_id=event.get("conference_id"),
+    conference_id = fitted(_recordings.c.conference_id, event.get("conference_id"), cut=False)
+    return new_recording(connection, call_id=event["callid"], conference_id=conference_id,
                          initial=wanted, destination_url=uri, format=extension if extension in ("mp3", "wav") else "mp3",
                          requested_at=now, **({"available_at": now} if wanted == status.AVAILABLE else {"finished_at": now}))
 

@@ -57,7 +57,13 @@ def parse_location(text: str) -> Location:
         raise LocationError(f"'{text}' is not an s3://, azure://, gs:// or https storage URL")
     if not location.bucket or not location.key or (location.scheme == "azure" and not location.account):
         raise LocationError(f"'{text}' names no object (bucket/container and key are needed)")
+    if _CONTROL.search(location.key) or any(part in (".", "..") for part in location.key.split("/")):
+        raise LocationError(f"'{text}' names no object: its key has a control character or a '.'/'..' segment "
+                            "(decoded), which stores read differently")
     return location
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def _from_https(host: str, path: str) -> Location:

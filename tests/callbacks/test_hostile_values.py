@@ -5,11 +5,13 @@ nothing reaches the spool that could not be imported."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from app.sinch.svaml import render
-from tests.support import SinchClient, journal_rows
+from tests import payloads
+from tests.support import SinchClient, call_row, journal_rows, recordings_of
 
 
 def raw(payload: dict) -> bytes:
@@ -58,3 +60,41 @@ def test_headers_longer_than_their_columns_are_journaled_without_spooling(sinch)
     [entry] = journal_rows(app)
     assert len(entry.content_type) <= 256 and (entry.application_key is None or len(entry.application_key) <= 128)
     assert app.extensions["sinch_recorder"].spool.waiting() == []
+
+
+BIG = "x" * 60_000
+UNCATALOGUABLE = [  # answered 200 and then refused by PostgreSQL's columns, before issue 26
+    {**payloads.ICE_PSTN, "callid": "long-ice", "callResourceUrl": "https://calling.example/" + BIG},
+    {**payloads.DICE, "callid": "long-reason", "reason": BIG},
+    {**payloads.DICE, "callid": "long-result", "result": BIG},
+    {**payloads.DICE, "callid": "long-key", "applicationKey": "k" * 300},
+    *({**payloads.NOTIFY_AVAILABLE, "type": kind, "callid": f"{kind}-{n}", "destination": destination}
+      for kind in ("recording_finished", "recording_available", "transcription_available")
+      for n, destination in enumerate(["s3://b/" + "k" * 1100 + ".mp3", "s3://b/c/%2e%2e", "s3://b/c/k%00.mp3"])),
+    {**payloads.NOTIFY_AVAILABLE, "callid": "long-room", "conferenceId": "r" * 300,
+     "destination": "s3://b/room.mp3"},
+]
+
+
+@pytest.mark.parametrize("body", UNCATALOGUABLE, ids=lambda body: body["callid"])
+def test_values_longer_than_their_columns_are_stored_with_their_effect_on_both_databases(sinch, body, caplog):
+    """SQLite does not enforce lengths, PostgreSQL does: both keep exactly these callbacks, each
+    with its effect on the catalogue (the call ended, the recording known), nothing spooled."""
+    app, client = sinch
+    caplog.set_level(logging.ERROR)
+    reply = client.post(body)
+    assert reply.status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("could not store")] == []
+    [entry] = journal_rows(app)
+    assert entry.outcome in ("answered", "accepted") and entry.error is None
+    assert app.extensions["sinch_recorder"].spool.waiting() == []
+    call = call_row(app, body["callid"])
+    if body["event"] == "ice":
+        assert call.resource_url is None and call.decision  # decided; too long to be a Manage Call URL
+    elif body["event"] == "dice":
+        assert call.ended_at is not None and len(call.end_reason or "") <= 64 and len(call.end_result or "") <= 32
+    elif body["callid"] == "long-room":
+        [recording] = recordings_of(app, body["callid"])
+        assert recording.conference_id is None
+    else:  # a name no store reads alike: nothing catalogued under it
+        assert recordings_of(app, body["callid"]) == []
