@@ -81,6 +81,8 @@ class JournalEntry(db.Model):
     rule_id: Mapped[str | None] = mapped_column(String(64))
     decision: Mapped[dict | None] = mapped_column(JSON)  # rule, matched attributes, consent, keys
     upstream: Mapped[dict | None] = mapped_column(JSON)  # sidecar: the upstream's own reply and outcome
+    # The body had sensitive input, redacted after its signature was verified on the bytes as sent
+    redacted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     # An imported DiCE or notify whose effect on the catalogue is not committed yet (replay clears it)
     replay_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
@@ -126,6 +128,7 @@ class Entry:
     rule_id: str | None = None
     decision: dict | None = None
     upstream: dict | None = None
+    redacted: bool = False            # body, reply and upstream hold no sensitive input (redacted)
     # Made here, never taken from the request (a client can repeat an X-Request-Id): a write retried
     # or imported from the spool is recognised by it and stored once.
     entry_id: str = field(default_factory=ordered_id)

@@ -61,6 +61,10 @@ ACE_PLAIN = {"event": "ace", "callid": "ace-3", "timestamp": "2024-06-06T17:30:0
              "custom": "callout-42", "applicationKey": "669E367E-6BBA-48AB-AF15-266871C28135"}
 PIE_SEQUENCE = {**PIE, "callid": "pie-2",
                 "menuResult": {"menuId": "main", "type": "sequence", "value": "1234", "inputMethod": "dtmf"}}
+# A card number keyed into a menu (sensitive input: never kept, issue 26); the canary of the scans.
+CARD_CANARY = "4111111111111111"
+PIE_CARD = {**PIE, "callid": "pie-card",
+            "menuResult": {"menuId": "card", "type": "sequence", "value": CARD_CANARY, "inputMethod": "dtmf"}}
 PIE_TIMEOUT = {**PIE, "callid": "pie-3", "menuResult": {"menuId": "main", "type": "Timeout", "value": "",
                                                          "inputMethod": "voice"}}
 DICE_NOANSWER = {"event": "dice", "callid": "dice-2", "timestamp": "2024-06-06T17:26:00Z", "reason": "TIMEOUT",

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.api.auth import require_token
 from app.api.schemas import (
+    CallRecordingsSchema,
     ControlArgs,
     ControlResultSchema,
     CopyArgs,
@@ -21,7 +22,6 @@ from app.api.schemas import (
     DownloadSchema,
     HoldSchema,
     RecordingListArgs,
-    RecordingListSchema,
     RecordingPageSchema,
     RecordingSchema,
 )
@@ -98,12 +98,13 @@ def download(args: dict, recording_id: str):
 
 
 @blp.get("/calls/<string:call_id>/recordings")
-@blp.response(200, RecordingListSchema)
+@blp.response(200, CallRecordingsSchema)
 @fails()
 def call_recordings(call_id: str):
-    """Every recording of a call, by segment."""
+    """Every recording of a call, by segment, and the pauses between them."""
     rows = db.session.scalars(select(Recording).where(Recording.call_id == call_id).order_by(Recording.segment))
-    return {"data": list(rows)}
+    call = db.session.get(Call, call_id)
+    return {"data": list(rows), "pauses": pauses(call.controls if call is not None else None)}
 
 
 @blp.get("/calls/<string:call_id>/recordings/active")

@@ -90,6 +90,12 @@ class RecordingListSchema(Schema):
     data = fields.List(fields.Nested(RecordingSchema))
 
 
+class CallRecordingsSchema(RecordingListSchema):
+    pauses = fields.List(fields.Nested("PauseSchema"), metadata={
+        "description": "when the call's recording was paused and by whom: live control, or a sensitive menu "
+                       "(reason 'sensitive input: menu <id>')"})
+
+
 class DownloadArgs(Schema):
     expires_in = fields.Integer(load_default=900, validate=validate.Range(min=60, max=7 * 86400),
                                 metadata={"description": "seconds the link stays valid (60 s to 7 days)"})

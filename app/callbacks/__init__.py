@@ -43,8 +43,9 @@ def init_app(app: Flask) -> None:
                       fallback=app.extensions["fallback"],
                       load_call=lambda call_id: writer.run(call_state, db.engine, call_id),
                       sidecar=app.extensions["sidecar"])
+    holder = app.extensions["rules"]
     app.extensions["sinch_recorder"] = CallbackRuntime(settings=settings, replier=replier, spool=spool_of(app),
-                                                       writer=writer)
+                                                       writer=writer, rules=lambda: holder.current)
     app.register_blueprint(bp)
     app.wsgi_app = CallbackRoute(app, app.wsgi_app)  # type: ignore[method-assign]
     _warn_about(settings)

@@ -18,24 +18,30 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
+from typing import Callable
 
 from flask import current_app, g, has_app_context
 
 from app import journal
+from app.callbacks import sensitive
 from app.callbacks.recovery import Recovery, settle
-from app.callbacks.replies import Replier, describe_failure
+from app.callbacks.replies import Replier, Unread, describe_failure
 from app.db import db
 from app.metrics import CALLBACKS, FALLBACK_REPLIES, REPLY_SECONDS, SIGNATURE_FAILURES
 from app.recordings import lifecycle
-from app.recordings.catalogue import save_decision
+from app.recordings.catalogue import save_decision, save_sensitive
 from app.recordings.tasks import verify_recording
-from app.rules.decide import Decision, masked
+from app.rules.decide import Decision, masked, recording_part
+from app.rules.engine import Facts
+from app.rules.model import Ruleset
 from app.settings import Settings
 from app.sinch import signing
 from app.sinch.events import ANSWERED_EVENTS, CallbackError, parse_callback
+from app.sinch.svaml import SvamlError, passable
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,7 @@ class CallbackRuntime:
     replier: Replier
     spool: journal.Spool
     writer: journal.Writer = field(default_factory=lambda: journal.Writer(0))
+    rules: Callable[[], Ruleset | None] = lambda: None  # the live ruleset (what is sensitive, how to record again)
     recovery: Recovery = field(init=False)
 
     def __post_init__(self) -> None:
@@ -93,6 +100,7 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
     )
     event: dict | None = None
     decision: Decision | None = None
+    guarded: sensitive.Guarded | None = None
     try:
         verdict = _verify(incoming, runtime.settings, received_at)
         entry.signature, entry.application_key = verdict.reason, verdict.application_key
@@ -108,7 +116,7 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
             entry.event, entry.call_id = event["event"], event["callid"]
             if has_app_context():
                 g.call_id = entry.call_id  # every log line from here on carries it
-            outgoing, decision = _dispatch(event, runtime, entry, incoming)
+            outgoing, decision, guarded = _dispatch(event, runtime, entry, incoming)
     except CallbackError as error:
         entry.outcome, entry.error = "rejected", error.message
         outgoing = Outgoing(error.status, error_body(error.code, error.message, error.fields))
@@ -116,10 +124,14 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
         entry.outcome, entry.error = "error", describe_failure(error)
         log.exception("callback handling failed", extra={"call_id": entry.call_id})
         outgoing = _last_resort(event, incoming.body, runtime, entry)
+    if entry.outcome == "rejected" and b"menuResult" in entry.body:  # refused bodies keep no keyed input either
+        redacted = sensitive.refused_body(entry.body)
+        if redacted is not None:
+            entry.body, entry.redacted = redacted, True
     entry.status_code = outgoing.status
     outgoing.call_id = entry.call_id
     entry.handling_ms = (time.perf_counter() - started) * 1000.0
-    saver, followups = _saver(event, decision, entry, received_at, runtime)
+    saver, followups = _saver(event, decision, entry, received_at, runtime, guarded)
     fallback_of = _fallback_of(event, runtime)
     engine = db.engine
     try:
@@ -182,8 +194,18 @@ def _fallback_of(event: dict | None, runtime: CallbackRuntime):
             return instead, None
         instead.outcome, instead.error = "fallback", "the decision could not be stored"
         instead.rule_id = instead.decision = None  # nothing of the decision was stored
-        return instead, _svaml_reply(runtime.replier.fallback(event), instead)
+        return instead, _svaml_reply(_paused_fallback(event, runtime), instead)
     return fallback_of
+
+
+def _paused_fallback(event: dict, runtime: CallbackRuntime) -> dict:
+    """The fallback reply, with ``stopRecording`` before a sensitive menu it opens: whether a
+    recording runs is not known here, so it is taken to."""
+    doc, ruleset = runtime.replier.fallback(event), runtime.rules()
+    if ruleset is None:
+        return doc
+    return sensitive.guard(doc, event["event"], None, ruleset.sensitive, datetime.now(timezone.utc).isoformat(),
+                           ours_running=event["event"] != "ice").svaml
 
 
 def _settle_late(work, *, entry: journal.Entry, instead: journal.Entry, followups, engine) -> None:
@@ -215,32 +237,111 @@ def _verify(incoming: Incoming, settings: Settings, now: datetime) -> signing.Ve
 
 
 def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry,
-              incoming: Incoming) -> tuple[Outgoing, Decision | None]:
+              incoming: Incoming) -> tuple[Outgoing, Decision | None, "sensitive.Guarded | None"]:
     if event["event"] in ANSWERED_EVENTS:
-        reply = runtime.replier.reply(event, incoming, entry.application_key)
+        call = runtime.replier.call_of(event)
+        known = not isinstance(call, Unread)
+        state = call if known else None
+        ruleset = runtime.rules()
+        policy = ruleset.sensitive_for((state or {}).get("rule_id")) if ruleset is not None else None
+        secret = None
+        if event["event"] == "pie" and policy is not None:
+            replacement = sensitive.redaction(event, policy, (state or {}).get("sensitive"), state_known=known)
+            if replacement is not None:  # from here on nothing sees the digits but the upstream
+                secret = event["menu_result"]["value"]
+                event = sensitive.redacted_event(event, replacement)
+                entry.body, entry.redacted = sensitive.redacted_body(entry.body, replacement), True
+        reply = runtime.replier.reply(event, incoming, entry.application_key, call=call)
         entry.outcome, entry.error = reply.outcome, reply.error
-        if reply.decision is not None:
-            entry.rule_id, entry.decision = reply.decision.rule_id, reply.decision.record()
+        doc, decision, guarded = reply.svaml, reply.decision, None
+        if policy is not None:
+            guarded, decision = _guard(event, reply, state, known, policy, ruleset, runtime, entry)
+            doc = guarded.svaml
+        if decision is not None:
+            entry.rule_id, entry.decision = decision.rule_id, decision.record()
             entry.upstream = reply.upstream
-        return _svaml_reply(reply.svaml, entry), reply.decision
+        if secret is not None:  # what the upstream's answer echoes of the digits is kept scrubbed
+            entry.upstream = sensitive.scrub(entry.upstream, secret)
+            return _svaml_reply(doc, entry, scrubbed=secret), decision, guarded
+        return _svaml_reply(doc, entry), decision, guarded
     entry.outcome = "accepted"
     if runtime.replier.sidecar is not None:
         runtime.replier.sidecar.pass_on(event, incoming, entry.application_key)
-    return Outgoing(200, b""), None
+    return Outgoing(200, b""), None, None
+
+
+def _guard(event: dict, reply, state: dict | None, known: bool, policy, ruleset: Ruleset, runtime: CallbackRuntime,
+           entry: journal.Entry) -> tuple["sensitive.Guarded", Decision | None]:
+    """The reply with the recording paused around its sensitive menus (:func:`sensitive.guard`),
+    and the decision with the segment a resumed recording of the rules' opens."""
+    decision, kind = reply.decision, event["event"]
+    stored = (state or {}).get("sensitive")
+    paused = (stored or {}).get("paused")
+    ours_running = bool(state and ((state.get("decision") or {}).get("destination_keys")) and not paused)
+    resumed_parts = []
+
+    def resume_options(who: str) -> dict | None:
+        if who == sensitive.UPSTREAM:
+            sealed = ((stored or {}).get("upstream") or {}).get("options")
+            sealer = _sealer(runtime, entry.application_key)
+            return sealer.unseal(sealed) if sealer is not None and sealed else None
+        rule = ruleset.rule((state or {}).get("rule_id") or "")
+        if rule is None or rule.record is None or not (state or {}).get("facts"):
+            return None
+        segment = len((state.get("decision") or {}).get("destination_keys") or []) + 1
+        part = recording_part(rule, rule.record, Facts.from_record(state["facts"], "ice"), ruleset,
+                              datetime.now(timezone.utc), lambda: uuid.uuid4().hex, segment=segment)
+        resumed_parts.append(part)
+        return part.options
+
+    sealer = _sealer(runtime, entry.application_key)
+    guarded = sensitive.guard(
+        reply.svaml, kind, stored if known else {"paused": None}, policy, datetime.now(timezone.utc).isoformat(),
+        ours_running=ours_running or (not known and kind != "ice"),
+        ours_started=bool(decision is not None and decision.recordings and reply.outcome == "answered"),
+        resume_options=resume_options, seal=sealer.seal if sealer is not None else None)
+    if guarded.problem:
+        log.warning("sensitive input: %s", guarded.problem, extra={"call_id": entry.call_id})
+    if guarded.svaml is not reply.svaml:
+        try:
+            passable(guarded.svaml, kind)
+        except SvamlError as error:  # never send what Sinch would refuse: the reply as it was
+            log.error("sensitive input: the paused reply is not valid SVAML; sent without the pause",
+                      extra={"call_id": entry.call_id, "reason": str(error)[:300]})
+            return sensitive.Guarded(reply.svaml), decision
+    if resumed_parts and decision is not None:
+        decision = replace(decision, recordings=decision.recordings + tuple(
+            part.planned("instruction") for part in resumed_parts))
+    return guarded, decision
+
+
+def _sealer(runtime: CallbackRuntime, application_key: str | None) -> "sensitive.Sealer | None":
+    secret = runtime.settings.applications.get(application_key or "")
+    return sensitive.Sealer(secret) if secret else None
 
 
 def _saver(event: dict | None, decision: Decision | None, entry: journal.Entry, now: datetime,
-           runtime: CallbackRuntime):
+           runtime: CallbackRuntime, guarded: "sensitive.Guarded | None" = None):
     """What to write beside the journal row, and where to collect what must follow the commit.
 
-    ICE/ACE/PIE: the decision's call state and recordings. DiCE and notify: their effect on the
-    catalogue (``lifecycle.apply``), whose recordings to verify are collected in ``followups``.
+    ICE/ACE/PIE: the decision's call state and recordings, and what a sensitive menu changed (the
+    call's sensitive state, its pause or resume). DiCE and notify: their effect on the catalogue
+    (``lifecycle.apply``), whose recordings to verify are collected in ``followups``.
     """
     followups = lifecycle.Outcome()
+    touched = guarded is not None and (guarded.state is not None or guarded.controls)
     if decision is not None and entry.outcome == "answered":
         resource_url = event.get("call_resource_url") if event else None
-        return (lambda connection: save_decision(connection, decision, entry.call_id, entry.application_key, now,
-                                                 resource_url), followups)
+
+        def save(connection) -> None:
+            save_decision(connection, decision, entry.call_id, entry.application_key, now, resource_url)
+            if touched:
+                save_sensitive(connection, entry.call_id, guarded.state, guarded.controls,
+                               pause_ours=guarded.paused == sensitive.RULES)
+        return save, followups
+    if touched and entry.call_id is not None:  # a fallback reply that still paused or resumed
+        return (lambda connection: save_sensitive(connection, entry.call_id, guarded.state, guarded.controls,
+                                                  pause_ours=guarded.paused == sensitive.RULES), followups)
     if event is not None and event["event"] in ("dice", "notify") and entry.outcome == "accepted":
         deadline = runtime.settings.recording_deadline_seconds
 
@@ -261,9 +362,11 @@ def _enqueue_verifications(followups: "lifecycle.Outcome", call_id: str | None) 
                 "call_id": call_id, "recording_id": recording_id, "error": type(error).__name__})
 
 
-def _svaml_reply(doc: dict, entry: journal.Entry) -> Outgoing:
+def _svaml_reply(doc: dict, entry: journal.Entry, scrubbed: str | None = None) -> Outgoing:
     text, shown = json.dumps(doc, **_JSON), masked(doc)
     entry.reply = text if shown is doc else json.dumps(shown, **_JSON)  # the journal never holds credentials
+    if scrubbed is not None:  # nor sensitive input the reply echoes (a say reading the digits back)
+        entry.reply = sensitive.scrub(entry.reply, scrubbed)
     return Outgoing(200, text.encode())
 
 

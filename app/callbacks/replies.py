@@ -40,6 +40,16 @@ class Reply:
     upstream: dict | None = None    # sidecar mode: what the upstream answered (journaled)
 
 
+class Unread:
+    """The call's stored state could not be read (``error``): the reply is the fallback."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+LOAD = object()  # Replier.reply's ``call``: read it (ACE/PIE)
+
+
 @dataclass
 class Replier:
     decide: Decide = no_rules
@@ -47,10 +57,24 @@ class Replier:
     load_call: Callable[[str], "dict | None"] = lambda call_id: None
     sidecar: "Sidecar | None" = None  # sidecar mode: the upstream answers, the rules add recording
 
-    def reply(self, event: dict, incoming=None, application_key: str | None = None) -> Reply:
+    def call_of(self, event: dict) -> "dict | None | Unread":
+        """The call's stored state for an ACE/PIE (None for an ICE, or a call never seen), or
+        :class:`Unread` when the database did not give it."""
+        if event["event"] == "ice":
+            return None
+        try:
+            return self.load_call(event["callid"])
+        except Exception as error:  # the reply will be the fallback, and say why
+            return Unread(error)
+
+    def reply(self, event: dict, incoming=None, application_key: str | None = None, call=LOAD) -> Reply:
+        """The reply; ``call`` is the call's state as :meth:`call_of` gave it (read here unless given)."""
         kind = event["event"]
         try:
-            call = self.load_call(event["callid"]) if kind != "ice" else None
+            if call is LOAD:
+                call = self.call_of(event)
+            if isinstance(call, Unread):
+                raise call.error
             decision = self.decide(event, call)
             upstream, check = None, render
             if self.sidecar is not None and incoming is not None:

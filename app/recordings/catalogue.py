@@ -85,6 +85,23 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
                       format=planned.format, mode=planned.mode, requested_at=now, retain_days=planned.retain_days)
 
 
+def save_sensitive(connection: Connection, call_id: str, state: dict | None, controls, *,
+                   pause_ours: bool = False) -> None:
+    """What a reply's sensitive menu changed (``app.callbacks.sensitive``): the call's sensitive
+    state (None: unchanged), its pause and resume entries in the control log (where live control
+    keeps its own), and with ``pause_ours`` the rules' running segment, now over, ``paused``."""
+    values: dict = {} if state is None else {"sensitive": state}
+    if controls:
+        known = connection.execute(select(_calls.c.controls).where(_calls.c.call_id == call_id)).scalar()
+        values["controls"] = list(known or []) + list(controls)
+    if values:
+        connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(**values))
+    if pause_ours:
+        for recording_id in connection.execute(select(_recordings.c.id).where(
+                _recordings.c.call_id == call_id, _recordings.c.status == status.REQUESTED)).scalars().all():
+            status.move(connection, recording_id, status.PAUSED)
+
+
 def room_recorded(connection: Connection, room: str) -> bool:
     """Is this conference room being recorded: someone is still in it, and its recording was asked
     for and has not finished? (Once everyone has left, the room ends, and so does its recording.)"""

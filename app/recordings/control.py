@@ -103,6 +103,6 @@ def pauses(controls: list[dict] | None) -> list[dict]:
     for entry in controls or []:
         if entry["action"] == "pause":
             intervals.append({"from": entry["at"], "to": None, "by": entry["by"], "reason": entry["reason"]})
-        elif entry["action"] == "resume" and intervals and intervals[-1]["to"] is None:
+        elif entry["action"] in ("resume", "stop") and intervals and intervals[-1]["to"] is None:
             intervals[-1]["to"] = entry["at"]
     return intervals

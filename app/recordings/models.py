@@ -31,6 +31,9 @@ class Call(db.Model):
     resource_url: Mapped[str | None] = mapped_column(String(512))  # ICE callResourceUrl: for Manage Call
     controls: Mapped[list | None] = mapped_column(JSON)        # start/stop/pause/resume: who, why, when
     conference_id: Mapped[str | None] = mapped_column(String(64))  # the room it was connected to
+    # Sensitive input: menu ids opened as sensitive, the upstream's recording options (sealed), the
+    # pause in progress (app.callbacks.sensitive)
+    sensitive: Mapped[dict | None] = mapped_column(JSON)
 
     # No index on started_at: nothing reads calls by when they started, and every ICE would
     # write it. Partial: a call outside any room (most) touches one index fewer on ICE; a

@@ -57,6 +57,18 @@ def check_command(file: str | None) -> None:
     ruleset = _ruleset(file)
     click.echo(f"{ruleset.source}: OK — {len(ruleset.rules)} rules, {len(ruleset.destinations)} destinations, "
                f"hash {ruleset.hash}")
+    click.echo(f"sensitive input: {describe_sensitive(ruleset.sensitive)}")
+    for rule in ruleset.rules:
+        if rule.sensitive is not None:
+            click.echo(f"  rule {rule.id}: {describe_sensitive(rule.sensitive)}")
+
+
+def describe_sensitive(policy) -> str:
+    """One line: which menus are sensitive, and whether recordings pause for them."""
+    named = ", ".join(sorted(policy.menus)) or "none named"
+    guess = f"maxDigits >= {policy.min_digits}" if policy.min_digits else "no maxDigits guess"
+    pause = "recording paused" if policy.pause_recording else "recording NOT paused"
+    return f"menus {named}; {guess}; digits redacted; {pause}"
 
 
 def _when(text: str | None) -> datetime:
@@ -117,7 +129,9 @@ def explain_command(ctx, kind, cli_number, to, to_type, domain, headers, custom,
         else:
             shown = ", ".join(f"{k}={v}" for k, v in matched.items()) or "no conditions (default)"
             click.echo(f"  ✓ {rule.id}: matched ({shown})")
-    _show_decision(decide(event, ruleset, moment, None, new_id=lambda: "<uuid>"), kind)
+    decision = decide(event, ruleset, moment, None, new_id=lambda: "<uuid>")
+    _show_decision(decision, kind)
+    click.echo(f"sensitive input: {describe_sensitive(ruleset.sensitive_for(decision.rule_id))}")
 
 
 def _show_decision(decision, kind: str) -> None:

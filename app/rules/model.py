@@ -105,6 +105,24 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class Sensitive:
+    """Which menus take sensitive input (card numbers, CVVs, PINs): those named in ``menus``, and
+    any whose ``maxDigits`` reaches ``min_digits`` (0: no guess). Their digits are redacted before
+    anything is kept, and a running recording is paused while they are open (``pause_recording``)."""
+
+    menus: frozenset[str] = frozenset()
+    min_digits: int = 12
+    pause_recording: bool = True
+
+    def covers(self, menu: dict) -> bool:
+        """Does this SVAML menu (``{"id", "maxDigits", …}``) take sensitive input?"""
+        if menu.get("id") in self.menus:
+            return True
+        digits = menu.get("maxDigits")
+        return bool(self.min_digits) and isinstance(digits, int) and digits >= self.min_digits
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     index: int
@@ -112,6 +130,7 @@ class Rule:
     connect: Connect
     record: RecordPlan | None = None
     upstream: Upstream | None = None  # None: merge when UPSTREAM_CALLBACK_URL is set
+    sensitive: Sensitive | None = None  # None: the ruleset's
 
 
 @dataclass(frozen=True)
@@ -121,7 +140,13 @@ class Ruleset:
     rules: tuple[Rule, ...]
     hash: str
     source: str = "<memory>"
+    sensitive: Sensitive = Sensitive()
     index: "RuleIndex | None" = field(default=None, compare=False, repr=False)  # built by the loader
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.id == rule_id), None)
+
+    def sensitive_for(self, rule_id: str | None) -> Sensitive:
+        """What is sensitive on a call answered by this rule: its own setting, else the ruleset's."""
+        rule = self.rule(rule_id) if rule_id else None
+        return rule.sensitive if rule is not None and rule.sensitive is not None else self.sensitive

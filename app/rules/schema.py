@@ -22,7 +22,18 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 from app.placeholders import Template, TemplateError
 from app.rules.engine import RuleIndex
 from app.rules.matching import PatternSet, Window, parse_days
-from app.rules.model import Announcement, Conditions, Connect, Consent, Destination, RecordPlan, Rule, Ruleset, Upstream
+from app.rules.model import (
+    Announcement,
+    Conditions,
+    Connect,
+    Consent,
+    Destination,
+    RecordPlan,
+    Rule,
+    Ruleset,
+    Sensitive,
+    Upstream,
+)
 from app.sinch.svaml import ACTIONS_ALLOWED, FORMATS, MAX_CALL_SECONDS, MAX_CONFERENCE_ID, MAX_SAY_CHARS, MOH
 from app.storage import READ_KEYS
 from app.storage.keys import KeyTemplate
@@ -386,6 +397,29 @@ class UpstreamField(fields.Field):
         return Upstream(mode, url)
 
 
+class SensitiveSchema(_Strict):
+    """``sensitive:`` at the top (every rule) or in a rule (over the top's, key by key): the keys
+    given, as a mapping."""
+
+    menus = StringOrList(validate=validate.Length(max=100))
+    min_digits = fields.Integer(validate=validate.Range(min=0, max=64, error="must be 0 (no guess) to 64"))
+    pause_recording = fields.Boolean()
+
+    @validates_schema
+    def menu_ids(self, data, **kwargs):
+        for menu in data.get("menus", ()):
+            if not isinstance(menu, str) or not menu:
+                raise ValidationError("menu ids are non-empty strings, as in runMenu's menus[].id", "menus")
+
+
+def sensitive_of(given: Mapping | None, under: Sensitive) -> Sensitive:
+    """A ``sensitive:`` mapping over the setting it refines (the ruleset's, or the defaults)."""
+    if given is None:
+        return under
+    return Sensitive(frozenset(given["menus"]) if "menus" in given else under.menus,
+                     given.get("min_digits", under.min_digits), given.get("pause_recording", under.pause_recording))
+
+
 class RuleSchema(_Strict):
     id = fields.String(required=True, validate=validate.Regexp(
         r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", error="must be 1-64 letters, digits, '.', '_' or '-'"))
@@ -393,6 +427,7 @@ class RuleSchema(_Strict):
     record = RecordField(load_default=None)
     connect = ConnectField(load_default=None)
     upstream = UpstreamField(load_default=None)
+    sensitive = fields.Nested(SensitiveSchema, load_default=None)
 
 
 class DestinationSchema(_Strict):
@@ -425,6 +460,7 @@ class RulesetSchema(_Strict):
                                values=fields.Nested(DestinationSchema), load_default=dict)
     rules = fields.List(fields.Nested(RuleSchema), required=True,
                         validate=validate.Length(min=1, error="needs at least the default rule"))
+    sensitive = fields.Nested(SensitiveSchema, load_default=None)
 
     @validates_schema
     def rules_hang_together(self, data, **kwargs):
@@ -516,14 +552,16 @@ def parse_ruleset(text: str, environ: Mapping[str, str], *, source: str = "<memo
                           spec["format"], spec.get("transcription_locale"), dict(spec["write"]))
         for name, spec in data["destinations"].items()
     }
+    sensitive = sensitive_of(data["sensitive"], Sensitive())
     rules = tuple(
         Rule(rule["id"], index, rule["when"] or Conditions(),
              rule["connect"] or Connect("dialled" if "ice" in (rule["when"] or Conditions()).events else "continue"),
-             rule["record"], rule["upstream"])
+             rule["record"], rule["upstream"],
+             sensitive_of(rule["sensitive"], sensitive) if rule["sensitive"] is not None else None)
         for index, rule in enumerate(data["rules"])
     )
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return Ruleset(1, destinations, rules, digest, source, RuleIndex(rules))
+    return Ruleset(1, destinations, rules, digest, source, index=RuleIndex(rules), sensitive=sensitive)
 
 
 def load_ruleset(path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False) -> Ruleset:

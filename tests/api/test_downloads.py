@@ -51,4 +51,4 @@ def test_a_calls_recordings_and_the_active_one(api_flow):
     assert [r["segment"] for r in api_flow.api("/calls/act-1/recordings").json["data"]] == [1]
     api_flow.notify("act-1", "recording_finished", uri)
     assert api_flow.api("/calls/act-1/recordings/active").status_code == 404
-    assert api_flow.api("/calls/none/recordings").json == {"data": []}
+    assert api_flow.api("/calls/none/recordings").json == {"data": [], "pauses": []}

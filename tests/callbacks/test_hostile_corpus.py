@@ -22,7 +22,7 @@ from tests import payloads
 from tests.support import APP_KEY, APP_SECRET, SinchClient, journal_rows
 
 TEMPLATES = [payloads.ICE_PSTN, payloads.ICE_MXP, payloads.ICE_SIP, payloads.ACE, payloads.ACE_MACHINE,
-             payloads.PIE, payloads.PIE_TIMEOUT, payloads.DICE, payloads.NOTIFY_AVAILABLE, payloads.NOTIFY_ERROR]
+             payloads.PIE, payloads.PIE_CARD, payloads.PIE_TIMEOUT, payloads.DICE, payloads.NOTIFY_AVAILABLE, payloads.NOTIFY_ERROR]
 HOSTILE = ["", "\ud800", "a\x00b", "x" * 5000, "\u202eevil", "../../etc/passwd", "<script>alert(1)</script>",
            "𝕏" * 300, 2**70, -1, 1.5e308, None, True, [], {}, {"$ref": "#"},
            "s3://b/c/%2e%2e", "azure://a/c/k%00.mp3", "s3://b/" + "k" * 1100 + ".mp3"]
@@ -88,6 +88,10 @@ def test_the_generated_corpus_gets_no_5xx_and_every_call_valid_svaml(make_app, c
     assert spool.waiting() == [] and spool.quarantined() == 0
     rows = journal_rows(app)
     assert len(rows) == sent and not any(APP_SECRET in (row.reply or "") + (row.error or "") for row in rows)
+    # A card keyed into a menu is kept nowhere, whatever else of its PIE is hostile (a menuResult
+    # whose type says return is the app's own word, never redacted: the corpus has no such value).
+    assert not any(payloads.CARD_CANARY.encode() in row.body for row in rows)
+    assert sum(row.redacted for row in rows) > 50
     assert outcomes[200] > 0 and outcomes[400] > 0, outcomes
 
 

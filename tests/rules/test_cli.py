@@ -133,3 +133,21 @@ def test_explain_shows_a_did_call_told_there_is_no_route():
     assert result.exit_code == 0, result.output
     assert "problem: connect: dialled on a call to the application's own number +46812345678" in result.output
     assert '"name": "hangup"' in result.output and "connectPstn" not in result.output
+
+
+def test_check_and_explain_say_what_is_sensitive(tmp_path):
+    rules = tmp_path / "pci.yaml"
+    rules.write_text("version: 1\nsensitive: {menus: [card, cvv]}\nrules:\n"
+                     "  - {id: pay, when: {to: '+4612*'}, sensitive: {min_digits: 0, pause_recording: false}}\n"
+                     "  - {id: default}\n")
+    checked = run("check", str(rules))
+    assert checked.exit_code == 0
+    assert "sensitive input: menus card, cvv; maxDigits >= 12; digits redacted; recording paused" in checked.output
+    assert "rule pay: menus card, cvv; no maxDigits guess; digits redacted; recording NOT paused" in checked.output
+    explained = run("explain", "--to", "+4612345", env={"RULES_FILE": str(rules)})
+    assert "rule: pay" in explained.output and "recording NOT paused" in explained.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nsensitive: {menus: [''], min_digits: 99, pause: yes}\nrules:\n  - {id: default}\n")
+    refused = run("check", str(bad))
+    assert refused.exit_code == 1 and "sensitive.min_digits: must be 0 (no guess) to 64" in refused.output
+    assert "sensitive.pause: Unknown field" in refused.output
