@@ -275,9 +275,13 @@ def _guard(event: dict, reply, state: dict | None, known: bool, policy, ruleset:
     """The reply with the recording paused around its sensitive menus (:func:`sensitive.guard`),
     and the decision with the segment a resumed recording of the rules' opens."""
     decision, kind = reply.decision, event["event"]
-    stored = (state or {}).get("sensitive")
+    stored = (state or {}).get("sensitive") if known else {"paused": None}
     paused = (stored or {}).get("paused")
-    ours_running = bool(state and ((state.get("decision") or {}).get("destination_keys")) and not paused)
+    ours_running = bool(state and ((state.get("decision") or {}).get("destination_keys")) and not paused) or (
+        not known and kind != "ice")  # unknown: taken to run
+    ours_started = bool(decision is not None and decision.recordings and reply.outcome == "answered")
+    if sensitive.quiet(reply.svaml, stored, ours_running, ours_started):
+        return sensitive.Guarded(reply.svaml), decision  # the hot path: an ICE with no menu
     resumed_parts = []
 
     def resume_options(who: str) -> dict | None:
@@ -294,12 +298,13 @@ def _guard(event: dict, reply, state: dict | None, known: bool, policy, ruleset:
         resumed_parts.append(part)
         return part.options
 
-    sealer = _sealer(runtime, entry.application_key)
-    guarded = sensitive.guard(
-        reply.svaml, kind, stored if known else {"paused": None}, policy, datetime.now(timezone.utc).isoformat(),
-        ours_running=ours_running or (not known and kind != "ice"),
-        ours_started=bool(decision is not None and decision.recordings and reply.outcome == "answered"),
-        resume_options=resume_options, seal=sealer.seal if sealer is not None else None)
+    def seal(options: dict) -> str | None:
+        sealer = _sealer(runtime, entry.application_key)
+        return sealer.seal(options) if sealer is not None else None
+
+    guarded = sensitive.guard(reply.svaml, kind, stored, policy, datetime.now(timezone.utc).isoformat(),
+                              ours_running=ours_running, ours_started=ours_started,
+                              resume_options=resume_options, seal=seal)
     if guarded.problem:
         log.warning("sensitive input: %s", guarded.problem, extra={"call_id": entry.call_id})
     if guarded.svaml is not reply.svaml:

@@ -147,8 +147,8 @@ def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str,
     runs as the reply begins; ``ours_started``: this reply's own ``startRecording`` is the rules'.
     ``resume_options(who)`` gives the options to record again with (None: cannot); ``seal``
     keeps the upstream's options (with their credentials) in the state only sealed."""
-    if not state and not ours_running and doc["action"].get("name") != "runMenu" and not _starts(doc):
-        return Guarded(doc)  # the common reply: nothing sensitive, nothing running (no copy)
+    if quiet(doc, state, ours_running, ours_started):
+        return Guarded(doc)
     state = {"menus": list((state or {}).get("menus", ())), "upstream": (state or {}).get("upstream"),
              "paused": (state or {}).get("paused")}
     before = json.dumps(state, sort_keys=True)
@@ -201,6 +201,13 @@ def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str,
     changed = json.dumps(state, sort_keys=True) != before
     return Guarded(new if instructions != list(doc.get("instructions", ())) else doc, state if changed else None,
                    tuple(controls), resumed, paused_now, problem)
+
+
+def quiet(doc: dict, state: dict | None, ours_running: bool = False, ours_started: bool = False) -> bool:
+    """The common reply, with nothing to guard: no sensitive state on the call, nothing of ours
+    running, no menu, and no recording started but the rules' own (no copy, no state)."""
+    return (not state and not ours_running and doc["action"].get("name") != "runMenu"
+            and (ours_started or not _starts(doc)))
 
 
 def _starts(doc: dict) -> bool:
