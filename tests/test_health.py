@@ -9,7 +9,7 @@ def test_healthz_does_no_io(make_app):
 
 def test_readyz_checks_database_and_queue(app):
     response = app.test_client().get("/readyz")
-    assert response.status_code == 200
+    assert response.status_code == 200, response.json
     assert response.json["status"] == "ok" and response.json["checks"] == {"database": "ok", "queue": "ok"}
     assert response.json["rules"]["file"].endswith("minimal.yaml") and response.json["rules"]["demo"] is False
 
