@@ -251,7 +251,7 @@ def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry,
                 secret = event["menu_result"]["value"]
                 event = sensitive.redacted_event(event, replacement)
                 entry.body, entry.redacted = sensitive.redacted_body(entry.body, replacement), True
-        reply = runtime.replier.reply(event, incoming, entry.application_key, call=call)
+        reply = runtime.replier.reply(event, call, incoming, entry.application_key)
         entry.outcome, entry.error = reply.outcome, reply.error
         doc, decision, guarded = reply.svaml, reply.decision, None
         if policy is not None:
@@ -262,8 +262,7 @@ def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry,
             entry.upstream = reply.upstream
         if secret is not None:  # what the upstream's answer echoes of the digits is kept scrubbed
             entry.upstream = sensitive.scrub(entry.upstream, secret)
-            return _svaml_reply(doc, entry, scrubbed=secret), decision, guarded
-        return _svaml_reply(doc, entry), decision, guarded
+        return _svaml_reply(doc, entry, scrubbed=secret), decision, guarded
     entry.outcome = "accepted"
     if runtime.replier.sidecar is not None:
         runtime.replier.sidecar.pass_on(event, incoming, entry.application_key)
@@ -334,19 +333,20 @@ def _saver(event: dict | None, decision: Decision | None, entry: journal.Entry, 
     (``lifecycle.apply``), whose recordings to verify are collected in ``followups``.
     """
     followups = lifecycle.Outcome()
-    touched = guarded is not None and (guarded.state is not None or guarded.controls)
+    paused = None
+    if guarded is not None and (guarded.state is not None or guarded.controls) and entry.call_id is not None:
+        paused = partial(save_sensitive, call_id=entry.call_id, state=guarded.state, controls=guarded.controls,
+                         pause_ours=guarded.paused == sensitive.RULES)
     if decision is not None and entry.outcome == "answered":
         resource_url = event.get("call_resource_url") if event else None
 
         def save(connection) -> None:
             save_decision(connection, decision, entry.call_id, entry.application_key, now, resource_url)
-            if touched:
-                save_sensitive(connection, entry.call_id, guarded.state, guarded.controls,
-                               pause_ours=guarded.paused == sensitive.RULES)
+            if paused is not None:
+                paused(connection)
         return save, followups
-    if touched and entry.call_id is not None:  # a fallback reply that still paused or resumed
-        return (lambda connection: save_sensitive(connection, entry.call_id, guarded.state, guarded.controls,
-                                                  pause_ours=guarded.paused == sensitive.RULES), followups)
+    if paused is not None:  # a fallback reply that still paused or resumed
+        return paused, followups
     if event is not None and event["event"] in ("dice", "notify") and entry.outcome == "accepted":
         deadline = runtime.settings.recording_deadline_seconds
 

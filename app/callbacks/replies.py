@@ -47,8 +47,6 @@ class Unread:
         self.error = error
 
 
-LOAD = object()  # Replier.reply's ``call``: read it (ACE/PIE)
-
 
 @dataclass
 class Replier:
@@ -67,12 +65,12 @@ class Replier:
         except Exception as error:  # the reply will be the fallback, and say why
             return Unread(error)
 
-    def reply(self, event: dict, incoming=None, application_key: str | None = None, call=LOAD) -> Reply:
-        """The reply; ``call`` is the call's state as :meth:`call_of` gave it (read here unless given)."""
+    def reply(self, event: dict, call: "dict | None | Unread", incoming=None,
+              application_key: str | None = None) -> Reply:
+        """The reply; ``call`` is the call's state as :meth:`call_of` gave it (read first, so that
+        the caller can redact the event with it before anything decides on it)."""
         kind = event["event"]
         try:
-            if call is LOAD:
-                call = self.call_of(event)
             if isinstance(call, Unread):
                 raise call.error
             decision = self.decide(event, call)

@@ -24,7 +24,7 @@ import base64
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from cryptography.exceptions import InvalidTag
@@ -50,16 +50,23 @@ def redaction(event: dict, policy: Sensitive, state: dict | None, *, state_known
     stays. A keyed value is redacted when its menu is named, was opened as sensitive on this call
     (``state["menus"]``), holds at least ``min_digits`` digits, or the call's state is unknown."""
     result = event.get("menu_result")
-    if not isinstance(result, dict):
-        return None
-    value = result.get("value")
-    if not isinstance(value, str) or not value or str(result.get("type", "")).lower() == "return":
+    value = _keyed(result)
+    if not isinstance(value, str):
         return None
     menu = result.get("menu_id")
     if (not state_known or menu in policy.menus or menu in (state or {}).get("menus", ())
             or (policy.min_digits and sum(c.isdigit() for c in value) >= policy.min_digits)):
         return placeholder(value)
     return None
+
+
+def _keyed(result) -> object | None:
+    """A menu result's value when the caller keyed it (None when empty, or the app's own ``return``
+    word)."""
+    if not isinstance(result, dict) or str(result.get("type", "")).lower() == "return":
+        return None
+    value = result.get("value")
+    return None if value is None or value == "" else value
 
 
 def redacted_event(event: dict, replacement: str) -> dict:
@@ -83,13 +90,10 @@ def refused_body(body: bytes) -> bytes | None:
         doc = json.loads(body)
     except (ValueError, RecursionError):
         return None
-    result = doc.get("menuResult") if isinstance(doc, dict) else None
-    if not isinstance(result, dict) or str(result.get("type", "")).lower() == "return":
+    value = _keyed(doc.get("menuResult") if isinstance(doc, dict) else None)
+    if value is None:
         return None
-    value = result.get("value")
-    if value is None or value == "":
-        return None
-    result["value"] = placeholder(value if isinstance(value, str) else json.dumps(value))
+    doc["menuResult"]["value"] = placeholder(value if isinstance(value, str) else json.dumps(value))
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -132,7 +136,6 @@ class Guarded:
     resumed: str | None = None      # whose recording this reply starts again (RULES or UPSTREAM)
     paused: str | None = None       # whose recording this reply pauses
     problem: str | None = None
-    sealed: dict = field(default_factory=dict, repr=False)
 
 
 def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str, *,
@@ -149,9 +152,11 @@ def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str,
     keeps the upstream's options (with their credentials) in the state only sealed."""
     if quiet(doc, state, ours_running, ours_started):
         return Guarded(doc)
+    # Every change below assigns a new value to one of these keys (nothing stored is mutated), so
+    # comparing with this shallow copy tells whether the state needs writing.
     state = {"menus": list((state or {}).get("menus", ())), "upstream": (state or {}).get("upstream"),
              "paused": (state or {}).get("paused")}
-    before = json.dumps(state, sort_keys=True)
+    before = dict(state)
     instructions, action = list(doc.get("instructions", ())), doc["action"]
     opens = sensitive_menus(doc, policy)
     controls: list[dict] = []
@@ -198,9 +203,8 @@ def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str,
                 controls.append(_entry("pause", now, state["paused"]))
                 paused_now = running
     new = {"instructions": instructions, "action": action} if instructions else {"action": action}
-    changed = json.dumps(state, sort_keys=True) != before
-    return Guarded(new if instructions != list(doc.get("instructions", ())) else doc, state if changed else None,
-                   tuple(controls), resumed, paused_now, problem)
+    return Guarded(new if instructions != list(doc.get("instructions", ())) else doc,
+                   state if state != before else None, tuple(controls), resumed, paused_now, problem)
 
 
 def quiet(doc: dict, state: dict | None, ours_running: bool = False, ours_started: bool = False) -> bool:
