@@ -37,7 +37,7 @@ from app.recordings.catalogue import save_decision, save_sensitive
 from app.recordings.tasks import verify_recording
 from app.rules.decide import Decision, masked, recording_part
 from app.rules.engine import Facts
-from app.rules.model import Ruleset
+from app.rules.model import Ruleset, Sensitive
 from app.settings import Settings
 from app.sinch import signing
 from app.sinch.events import ANSWERED_EVENTS, CallbackError, parse_callback
@@ -101,6 +101,7 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
     event: dict | None = None
     decision: Decision | None = None
     guarded: sensitive.Guarded | None = None
+    reading: Reading | None = None
     try:
         verdict = _verify(incoming, runtime.settings, received_at)
         entry.signature, entry.application_key = verdict.reason, verdict.application_key
@@ -116,7 +117,10 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
             entry.event, entry.call_id = event["event"], event["callid"]
             if has_app_context():
                 g.call_id = entry.call_id  # every log line from here on carries it
-            outgoing, decision, guarded = _dispatch(event, runtime, entry, incoming)
+            if event["event"] in ANSWERED_EVENTS:
+                reading = _read(event, runtime, entry)
+                event = reading.event
+            outgoing, decision, guarded = _dispatch(event, runtime, entry, incoming, reading)
     except CallbackError as error:
         entry.outcome, entry.error = "rejected", error.message
         outgoing = Outgoing(error.status, error_body(error.code, error.message, error.fields))
@@ -124,7 +128,9 @@ def handle(incoming: Incoming, runtime: CallbackRuntime) -> Outgoing:
         entry.outcome, entry.error = "error", describe_failure(error)
         log.exception("callback handling failed", extra={"call_id": entry.call_id})
         outgoing = _last_resort(event, incoming.body, runtime, entry)
-    if entry.outcome == "rejected" and b"menuResult" in entry.body:  # refused bodies keep no keyed input either
+    if reading is None and b"menuResult" in entry.body:
+        # a body never read against the ruleset (refused, or a bug of ours on the way) keeps no
+        # keyed input either
         redacted = sensitive.refused_body(entry.body)
         if redacted is not None:
             entry.body, entry.redacted = redacted, True
@@ -236,33 +242,63 @@ def _verify(incoming: Incoming, settings: Settings, now: datetime) -> signing.Ve
     )
 
 
-def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry,
-              incoming: Incoming) -> tuple[Outgoing, Decision | None, "sensitive.Guarded | None"]:
-    if event["event"] in ANSWERED_EVENTS:
-        call = runtime.replier.call_of(event)
-        known = not isinstance(call, Unread)
-        state = call if known else None
-        ruleset = runtime.rules()
-        policy = ruleset.sensitive_for((state or {}).get("rule_id")) if ruleset is not None else None
-        secret = None
-        if event["event"] == "pie" and policy is not None:
-            replacement = sensitive.redaction(event, policy, (state or {}).get("sensitive"), state_known=known)
-            if replacement is not None:  # from here on nothing sees the digits but the upstream
-                secret = event["menu_result"]["value"]
-                event = sensitive.redacted_event(event, replacement)
-                entry.body, entry.redacted = sensitive.redacted_body(entry.body, replacement), True
-        reply = runtime.replier.reply(event, call, incoming, entry.application_key)
+@dataclass(slots=True)
+class Reading:
+    """An ICE, ACE or PIE read against the ruleset before anything decides on it: the call's stored
+    state (:class:`Unread` when the database did not give it), what is sensitive on the call, and
+    the event as kept (a PIE's keyed value redacted; ``secret`` is the value as sent)."""
+
+    event: dict
+    call: "dict | None | Unread"
+    ruleset: Ruleset | None
+    policy: "Sensitive | None"
+    secret: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return not isinstance(self.call, Unread)
+
+    @property
+    def state(self) -> dict | None:
+        return self.call if self.known else None
+
+
+def _read(event: dict, runtime: CallbackRuntime, entry: journal.Entry) -> Reading:
+    """Read an ICE/ACE/PIE against the ruleset and redact its keyed input (in the journal entry
+    too): from here on nothing sees the digits but the upstream."""
+    call = runtime.replier.call_of(event)
+    ruleset = runtime.rules()
+    reading = Reading(event, call, ruleset, None)
+    if ruleset is None:
+        return reading
+    reading.policy = ruleset.sensitive_for((reading.state or {}).get("rule_id"))
+    if event["event"] == "pie":
+        replacement = sensitive.redaction(event, reading.policy, (reading.state or {}).get("sensitive"),
+                                          state_known=reading.known)
+        if replacement is not None:
+            reading.secret = event["menu_result"]["value"]
+            reading.event = sensitive.redacted_event(event, replacement)
+            entry.body, entry.redacted = sensitive.redacted_body(entry.body, replacement), True
+    return reading
+
+
+def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry, incoming: Incoming,
+              reading: Reading | None) -> tuple[Outgoing, Decision | None, "sensitive.Guarded | None"]:
+    if reading is not None:  # ICE, ACE, PIE
+        event = reading.event
+        reply = runtime.replier.reply(event, reading.call, incoming, entry.application_key)
         entry.outcome, entry.error = reply.outcome, reply.error
         doc, decision, guarded = reply.svaml, reply.decision, None
-        if policy is not None:
-            guarded, decision = _guard(event, reply, state, known, policy, ruleset, runtime, entry)
+        if reading.policy is not None:
+            guarded, decision = _guard(event, reply, reading.state, reading.known, reading.policy, reading.ruleset,
+                                       runtime, entry)
             doc = guarded.svaml
         if decision is not None:
             entry.rule_id, entry.decision = decision.rule_id, decision.record()
             entry.upstream = reply.upstream
-        if secret is not None:  # what the upstream's answer echoes of the digits is kept scrubbed
-            entry.upstream = sensitive.scrub(entry.upstream, secret)
-        return _svaml_reply(doc, entry, scrubbed=secret), decision, guarded
+        if reading.secret is not None:  # what the upstream's answer echoes of the digits is kept scrubbed
+            entry.upstream = sensitive.scrub(entry.upstream, reading.secret)
+        return _svaml_reply(doc, entry, scrubbed=reading.secret), decision, guarded
     entry.outcome = "accepted"
     if runtime.replier.sidecar is not None:
         runtime.replier.sidecar.pass_on(event, incoming, entry.application_key)

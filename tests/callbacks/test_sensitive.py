@@ -10,6 +10,7 @@ import pytest
 from app.callbacks import sensitive
 from app.rules.model import Sensitive
 from app.sinch import svaml
+from tests.support import SinchClient, journal_rows
 
 POLICY = Sensitive(menus=frozenset({"cvv"}), min_digits=12)
 NOW = "2026-12-04T10:00:00+00:00"
@@ -136,8 +137,6 @@ def test_a_refused_body_keeps_no_keyed_input(body, kept):
 
 
 def test_a_pie_refused_for_its_signature_is_journaled_redacted(make_app):
-    from tests.support import journal_rows
-
     app = make_app()
     body = json.dumps({"event": "pie", "callid": "forged", "menuResult": {
         "menuId": "main", "type": "sequence", "value": "4111111111111111"}}).encode()
@@ -147,3 +146,18 @@ def test_a_pie_refused_for_its_signature_is_journaled_redacted(make_app):
     assert refused.status_code == 401
     [row] = journal_rows(app)
     assert row.redacted and b"4111111111111111" not in row.body and row.outcome == "rejected"
+
+
+def test_a_pie_whose_handling_failed_is_journaled_redacted(make_app):
+    """A bug of ours before the PIE was read against the ruleset: the call gets the fallback, and
+    the journal keeps the body as a refused one, its keyed value redacted."""
+    app = make_app()
+
+    def broken():
+        raise RuntimeError("no ruleset")
+    app.extensions["sinch_recorder"].rules = broken
+    reply = SinchClient(app.test_client()).post({"event": "pie", "callid": "broken", "version": 1, "menuResult": {
+        "menuId": "main", "type": "sequence", "value": "4111111111111111"}})
+    assert reply.status_code == 200
+    [row] = journal_rows(app)
+    assert row.error == "RuntimeError: no ruleset" and row.redacted and b"4111111111111111" not in row.body
