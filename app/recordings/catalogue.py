@@ -90,16 +90,22 @@ def save_sensitive(connection: Connection, call_id: str, state: dict | None, con
     """What a reply's sensitive menu changed (``app.callbacks.sensitive``): the call's sensitive
     state (None: unchanged), its pause and resume entries in the control log (where live control
     keeps its own), and with ``pause_ours`` the rules' running segment, now over, ``paused``."""
-    values: dict = {} if state is None else {"sensitive": state}
-    if controls:
-        known = connection.execute(select(_calls.c.controls).where(_calls.c.call_id == call_id)).scalar()
-        values["controls"] = list(known or []) + list(controls)
-    if values:
-        connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(**values))
+    if state is not None:
+        connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(sensitive=state))
+    append_controls(connection, call_id, controls)
     if pause_ours:
         for recording_id in connection.execute(select(_recordings.c.id).where(
                 _recordings.c.call_id == call_id, _recordings.c.status == status.REQUESTED)).scalars().all():
             status.move(connection, recording_id, status.PAUSED)
+
+
+def append_controls(connection: Connection, call_id: str, entries) -> None:
+    """Add entries to a call's control log (start/stop/pause/resume: who, why, when), read and
+    written in the caller's transaction."""
+    if entries:
+        known = connection.execute(select(_calls.c.controls).where(_calls.c.call_id == call_id)).scalar()
+        connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
+            controls=list(known or []) + list(entries)))
 
 
 def room_recorded(connection: Connection, room: str) -> bool:

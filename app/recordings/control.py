@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select, update
 
 from app.recordings import status
-from app.recordings.catalogue import new_recording, next_segment
+from app.recordings.catalogue import append_controls, new_recording, next_segment
 from app.recordings.models import Call, Recording
 from app.rules.decide import recording_part
 from app.rules.engine import Facts
@@ -92,8 +92,7 @@ def control(engine, ruleset, settings, client: ManageCallClient, call_id: str, a
         else:  # pause or stop: the segment is over now, whatever Sinch delivers later
             status.move(connection, active["id"], status.PAUSED if action == "pause" else status.STOPPED)
             recording_id = active["id"]
-        connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
-            controls=list(call["controls"] or []) + [entry]))
+        append_controls(connection, call_id, [entry])
     return ControlResult(action, entry["segment"], recording_id)
 
 
