@@ -164,6 +164,13 @@ def pstn_ice(call_id: str) -> dict:
             "to": {"type": "number", "endpoint": "+46812345678"}}
 
 
+def unstored(records) -> list:
+    """Of these log records, the callbacks answered whose write (with its effect) the database
+    refused: the entry was then journaled alone, and only this log line tells."""
+    return [record.call_id for record in records
+            if record.getMessage() == "could not store the callback and its decision"]
+
+
 def call_row(app, call_id: str):
     """A call's catalogue row, detached (None when there is none)."""
     with app.app_context():

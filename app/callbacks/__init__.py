@@ -38,12 +38,12 @@ def init_app(app: Flask) -> None:
     settings = app.extensions["settings"]
     writer = journal.Writer(settings.journal_budget_ms, group_wait_ms=settings.journal_group_wait_ms,
                             request_threads=settings.web_threads)
-    replier = Replier(decide=rules_decider(app.extensions["rules"],
+    holder = app.extensions["rules"]
+    replier = Replier(decide=rules_decider(holder,
                                            lambda room: writer.run(room_state, db.engine, room)),
                       fallback=app.extensions["fallback"],
                       load_call=lambda call_id: writer.run(call_state, db.engine, call_id),
                       sidecar=app.extensions["sidecar"])
-    holder = app.extensions["rules"]
     app.extensions["sinch_recorder"] = CallbackRuntime(settings=settings, replier=replier, spool=spool_of(app),
                                                        writer=writer, rules=lambda: holder.current)
     app.register_blueprint(bp)

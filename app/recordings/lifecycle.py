@@ -60,7 +60,8 @@ def _ended(connection: Connection, event: dict, now: datetime, deadline: int) ->
     call_id = event["callid"]
     _ensure_call(connection, call_id, now, event.get("application_key"))
     connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
-        ended_at=func.coalesce(_calls.c.ended_at, now), end_reason=fitted(_calls.c.end_reason, event.get("reason"), cut=True),
+        ended_at=func.coalesce(_calls.c.ended_at, now),
+        end_reason=fitted(_calls.c.end_reason, event.get("reason"), cut=True),
         end_result=fitted(_calls.c.end_result, event.get("result"), cut=True), duration_s=event.get("duration")))
     _unanswered(connection, call_id, event, now)
     expected_by = now + timedelta(seconds=deadline)

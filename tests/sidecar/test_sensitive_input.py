@@ -16,6 +16,7 @@ from flask import Flask, jsonify, request
 from sqlalchemy import select
 
 from app.db import db
+from app.journal import JournalEntry
 from app.sinch.signing import verify
 from tests.operator.conftest import sign_in
 from tests.processes import Served
@@ -181,14 +182,12 @@ def test_card_digits_are_kept_nowhere_and_the_recording_pauses_around_the_menus(
         assert not any(canary in text for text in shown)
     assert "upsecret" not in kept  # the upstream's credentials: sealed in the call's row
     with sidecar.app_context():
-        from app.journal import JournalEntry
-
         rows = db.session.scalars(select(JournalEntry).where(JournalEntry.event == "pie")).all()
         assert [row.redacted for row in rows] == [False, True, True] and all(row.signature == "ok" for row in rows)
         assert not any(CVV in row.body.decode() + (row.reply or "") + json.dumps(row.upstream) for row in rows)
 
 
-def test_a_card_keyed_while_the_database_is_away_is_spooled_redacted(sidecar, make_app, ivr, caplog, tmp_path):
+def test_a_card_keyed_while_the_database_is_away_is_spooled_redacted(sidecar, make_app, caplog):
     caplog.set_level(logging.DEBUG)
     sidecar.sinch.post({"event": "ice", "callid": "pay-2", "cli": "+46701111111", "domain": "pstn", "version": 1,
                         "to": {"type": "did", "endpoint": "+46812345678"}, "applicationKey": APP_KEY})
@@ -203,7 +202,6 @@ def test_a_card_keyed_while_the_database_is_away_is_spooled_redacted(sidecar, ma
     assert CVV not in spooled(away) and CVV not in logged(caplog)
     with sidecar.app_context():
         sidecar.extensions["sinch_recorder"].spool.import_waiting()
-    from app.journal import JournalEntry
     with sidecar.app_context():
         bodies = [row.body.decode() for row in db.session.scalars(select(JournalEntry).where(
             JournalEntry.call_id == "pay-2", JournalEntry.event == "pie"))]
