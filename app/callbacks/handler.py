@@ -314,6 +314,7 @@ def _guard(event: dict, reply, state: dict | None, known: bool, policy, ruleset:
     paused = (stored or {}).get("paused")
     ours_running = bool(state and ((state.get("decision") or {}).get("destination_keys")) and not paused) or (
         not known and kind != "ice")  # unknown: taken to run
+    ours_flag = bool(state and (state.get("decision") or {}).get("flag"))  # the action's record flag: no pause
     ours_started = bool(decision is not None and decision.recordings and reply.outcome == "answered")
     if sensitive.quiet(reply.svaml, stored, ours_running, ours_started):
         return sensitive.Guarded(reply.svaml), decision  # the hot path: an ICE with no menu
@@ -338,7 +339,7 @@ def _guard(event: dict, reply, state: dict | None, known: bool, policy, ruleset:
         return sealer.seal(options) if sealer is not None else None
 
     guarded = sensitive.guard(reply.svaml, kind, stored, policy, datetime.now(timezone.utc).isoformat(),
-                              ours_running=ours_running, ours_started=ours_started,
+                              ours_running=ours_running, ours_started=ours_started, ours_flag=ours_flag,
                               resume_options=resume_options, seal=seal)
     if guarded.problem:
         log.warning("sensitive input: %s", guarded.problem, extra={"call_id": entry.call_id})

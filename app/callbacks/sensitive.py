@@ -36,6 +36,7 @@ from app.rules.model import Sensitive
 from app.sinch import svaml
 
 RULES, UPSTREAM = "rules", "upstream"  # whose recording runs: ours, or the sidecar upstream's own
+FLAG = "flag"  # a recording made with the action's record flag: SVAML cannot stop it
 MAX_REMEMBERED = 50  # sensitive menu ids a call remembers (a menu loop cannot grow the row)
 
 
@@ -139,7 +140,7 @@ class Guarded:
 
 
 def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str, *,
-          ours_running: bool = False, ours_started: bool = False,
+          ours_running: bool = False, ours_started: bool = False, ours_flag: bool = False,
           resume_options: Callable[[str], dict | None] = lambda who: None,
           seal: Callable[[dict], str] | None = None) -> Guarded:
     """Pause the call's recording around the sensitive menus of reply ``doc`` (to ``kind``).
@@ -147,7 +148,8 @@ def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str,
     ``state`` is the call's stored sensitive state: ``menus`` (ids remembered), ``upstream`` (the
     sealed options of the upstream's own recording, and whether it runs) and ``paused`` (since
     when, for which menu, whose recording). ``ours_running``: the rules' recording of this call
-    runs as the reply begins; ``ours_started``: this reply's own ``startRecording`` is the rules'.
+    runs as the reply begins (``ours_flag``: started with the action's ``record`` flag, which SVAML
+    cannot stop); ``ours_started``: this reply's own ``startRecording`` is the rules'.
     ``resume_options(who)`` gives the options to record again with (None: cannot); ``seal``
     keeps the upstream's options (with their credentials) in the state only sealed."""
     if quiet(doc, state, ours_running, ours_started):
@@ -160,7 +162,8 @@ def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str,
     instructions, action = list(doc.get("instructions", ())), doc["action"]
     opens = sensitive_menus(doc, policy)
     controls: list[dict] = []
-    running = RULES if ours_running else (UPSTREAM if (state["upstream"] or {}).get("running") else None)
+    running = (FLAG if ours_flag else RULES) if ours_running else (
+        UPSTREAM if (state["upstream"] or {}).get("running") else None)
     resumed = paused_now = problem = None
     paused = state["paused"]
     if paused is not None and kind != "ice":  # the menu was answered: this reply comes after it
@@ -188,13 +191,13 @@ def guard(doc: dict, kind: str, state: dict | None, policy: Sensitive, now: str,
         elif instruction.get("name") == "stopRecording":
             running = None
     if action.get("record"):
-        running = "flag"
+        running = FLAG
     if state["upstream"] is not None and running != UPSTREAM and not state["paused"]:
         state["upstream"] = {**state["upstream"], "running": False}
     if opens:
         state["menus"] = list(dict.fromkeys(state["menus"] + opens))[-MAX_REMEMBERED:]
         if running and policy.pause_recording and state["paused"] is None:
-            if running == "flag":
+            if running == FLAG:
                 problem = ("the record flag on the action cannot be stopped by SVAML: menu "
                            f"{opens[0]} is recorded")
             else:

@@ -67,8 +67,9 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
         known = connection.execute(select(_calls.c.decision).where(_calls.c.call_id == call_id)).scalar()
         if known is not None:
             keys = list(known.get("destination_keys") or []) + [r.url for r in decision.recordings]
+            flag = {"flag": True} if any(r.mode != "instruction" for r in decision.recordings) else {}
             connection.execute(update(_calls).where(_calls.c.call_id == call_id)
-                               .values(decision={**known, "destination_keys": keys}))
+                               .values(decision={**known, "destination_keys": keys, **flag}))
     if decision.consent in ANSWERS and decision.consent_evidence is not None:
         connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
             consent=decision.consent, consent_evidence=decision.consent_evidence, consent_at=now))

@@ -72,6 +72,7 @@ class Decision:
         return {
             "rule_id": self.rule_id, "ruleset_hash": self.ruleset_hash, "matched": self.matched,
             "consent": self.consent, "destination_keys": [r.url for r in self.recordings],
+            **({"flag": True} if any(r.mode != "instruction" for r in self.recordings) else {}),
             **({"room": self.room} if self.room else {}),
             **({"problem": self.problem} if self.problem else {}),
         }

@@ -44,6 +44,24 @@ def consent_conflicts(ruleset: Ruleset, default_url: str | None) -> dict[str, li
             if rule.record and rule.record.consent and upstream_of(rule, default_url)[0] != "off"}
 
 
+def pause_conflicts(ruleset: Ruleset, default_url: str | None) -> dict[str, list[str]]:
+    """Rules recording with the action's ``record`` flag where the upstream owns the menus while
+    sensitive input pauses recordings (a ruleset check): SVAML cannot stop that recording, and
+    Manage Call is no way out (its SVAML takes only hangup, continue and park, and whether its
+    ``stopRecording`` stops a flag's recording is not documented), so a card menu the upstream
+    opens once the call is connected would be recorded."""
+    problems = {}
+    for rule in ruleset.rules:
+        policy = ruleset.sensitive_for(rule.id)
+        if (rule.record and rule.record.mode in ("flag", "conference") and upstream_of(rule, default_url)[0] == "merge"
+                and policy.pause_recording and (policy.menus or policy.min_digits)):
+            problems[f"rules[{rule.index}].record.mode"] = [
+                f"mode: {rule.record.mode} records with the action's record flag, which cannot be paused for "
+                "sensitive input: a card menu the upstream opens once the call is connected would be recorded; "
+                "use mode: instruction, or say sensitive: {pause_recording: false} on this rule to accept that"]
+    return problems
+
+
 class Sidecar:
     def __init__(self, default_url: str | None, client: UpstreamClient, rules: Callable[[], Ruleset],
                  fallback: Callable[[dict], dict], applications: Mapping[str, bytes]):
@@ -100,7 +118,8 @@ def init_app(app) -> None:
     callbacks use (``app.extensions["sidecar"]``, else None), and the ruleset check it needs."""
     settings, holder = app.extensions["settings"], app.extensions["rules"]
     try:
-        holder.add_check(lambda ruleset: consent_conflicts(ruleset, settings.upstream_url))
+        holder.add_check(lambda ruleset: {**consent_conflicts(ruleset, settings.upstream_url),
+                                          **pause_conflicts(ruleset, settings.upstream_url)})
     except RulesError as error:
         raise SettingsError(f"RULES_FILE: {error}") from None
     app.extensions["sidecar"] = None

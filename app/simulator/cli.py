@@ -83,7 +83,10 @@ def _call_options(function):
                      help="Number, app user or SIP address (the default: the demo ruleset's try-it rule)."),
         click.option("--to-type", type=click.Choice(TO_TYPES), help="Default: guessed from --to."),
         click.option("--domain", type=click.Choice(DOMAINS), default="pstn", show_default=True),
-        click.option("--press", help="Digits to answer a menu with (none: the menu times out)."),
+        click.option("--press", multiple=True,
+                     help="Keys answering a menu, '#' ending the input (e.g. 4111111111111111#); repeat it "
+                          "for the menus that follow (the last one answers any further menus; none: every "
+                          "menu times out; hangup: the caller hangs up during the menu)."),
         click.option("--duration", type=click.FloatRange(0, 14400), default=5, show_default=True,
                      help="Seconds of call once answered, and of audio in a recording that runs to the end."),
         click.option("--ring", type=click.FloatRange(0, 600), default=0, show_default=True,
@@ -118,8 +121,8 @@ def _platform(target, key, secret, s3_endpoint, azure_endpoint, gcs_endpoint) ->
 
 def _spec(cli_number, to, to_type, domain, press, duration, ring, custom, minimal_finished, headers, call_id=None,
           **flags) -> CallSpec:
-    return CallSpec(cli=cli_number, to=to, to_type=to_type, domain=domain, press=press, duration=duration,
-                    ring=ring, custom=custom, minimal_finished=minimal_finished, call_id=call_id,
+    return CallSpec(cli=cli_number, to=to, to_type=to_type, domain=domain, press=tuple(press) or None,
+                    duration=duration, ring=ring, custom=custom, minimal_finished=minimal_finished, call_id=call_id,
                     headers=tuple(headers), misbehave=Misbehaviour(**flags))
 
 

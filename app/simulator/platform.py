@@ -6,7 +6,12 @@
   notify. With ``SINCH_SIMULATOR_CROSSCHECK`` set (the test suite sets it) every reply is also
   put to the service's check, and a disagreement between the two raises :class:`Disagreement`;
 * executes it: prompts are skipped, ``runMenu`` → PIE with the pressed digits (or a timeout),
-  ``connectPstn``/``connectSip`` → ACE, and the call lasts ``duration`` seconds (simulated time);
+  ``connectPstn``/``connectSip`` → ACE, and the call lasts ``duration`` seconds (simulated time).
+  A menu is answered with the next of the call's presses (the last one answers any further
+  menus): an option ``menu(id)`` moves to that menu of the same ``runMenu`` with the next press,
+  as Sinch does without a callback, and input ends on ``#`` (not part of the value) or at
+  ``maxDigits``. Each key takes ``KEY_SECONDS`` of call time and sounds as its DTMF tone in any
+  recording running while it is pressed;
 * keeps call time: the ICE's reply acts at 0 s, the ACE's once the callee answers (``ring``
   seconds later), a PIE's when the menu is answered; the call ends ``duration`` seconds after
   it was answered. A segment runs from the reply that starts it (``startRecording`` or the
@@ -31,7 +36,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import requests
 
@@ -72,8 +77,10 @@ class CallSpec:
     to: str = "+46812345678"
     domain: str = "pstn"               # pstn | mxp
     to_type: str | None = None         # number | did | username | sip; None: guessed from ``to``
-    press: str | None = None           # digits answered to a runMenu; None: no input (timeout);
-                                       # "hangup": the caller hangs up while the menu plays (no PIE)
+    press: str | tuple[str, ...] | None = None
+                                       # the keys answering each menu in turn (one string: every
+                                       # menu); None: no input (timeout); "hangup": the caller hangs
+                                       # up while the menu plays (no PIE)
     duration: float = 5.0              # seconds from the answer to the end of the call
     ring: float = 0.0                  # seconds from the ICE's reply to the callee answering (ACE)
     call_id: str | None = None
@@ -110,6 +117,8 @@ class CallReport:
     problems: list[str] = field(default_factory=list)
     caller_hung_up: bool = False        # during a menu: the DiCE says CALLERHANGUP, unanswered
     clock: float = 0.0                  # the call's time, in seconds since the ICE
+    keys: list[tuple[float, str]] = field(default_factory=list)  # (call time, key) of each key pressed
+    menus_answered: int = 0
 
     @property
     def ok(self) -> bool:
@@ -120,6 +129,7 @@ class CallReport:
 
 
 _DEFAULT_NAME = "{stamp}_{key}_{callid}.{format}"  # reference §3.4
+KEY_SECONDS = 0.5  # a caller keys two digits a second
 
 
 class Disagreement(AssertionError):
@@ -201,7 +211,7 @@ class Platform:
                            "from": spec.cli, "to": self._to(spec), "applicationKey": self.key}, spec)
         for segment in recordings:
             length = max((segment["to"] if segment["to"] is not None else end) - segment["from"], 0)
-            self._finish_recording(report, spec, call_id, segment, started, int(length) if answered else 0)
+            self._finish_recording(report, spec, call_id, segment, started, length if answered else 0)
         return report
 
     def _ice(self, call_id: str, spec: CallSpec, started: datetime) -> dict:
@@ -259,33 +269,60 @@ class Platform:
     def _menu(self, report, spec, call_id, action, recordings) -> bool:
         menus = {menu["id"]: menu for menu in action["menus"]}
         menu = menus[action.get("mainMenu") or "main"]
-        if spec.press == "hangup":  # Sinch sends no PIE: the call just ends
-            report.caller_hung_up = True
-            return False
-        if spec.press is None:
-            result = {"menuId": menu["id"], "type": "timeout", "value": "", "inputMethod": "dtmf"}
-        else:
-            option = next((o for o in menu.get("options", []) if o["dtmf"] == spec.press), None)
+        while True:
+            press = _press(spec, report.menus_answered)
+            report.menus_answered += 1
+            if press == "hangup":  # Sinch sends no PIE: the call just ends
+                report.caller_hung_up = True
+                return False
+            if press is None:
+                result = {"menuId": menu["id"], "type": "timeout", "value": "", "inputMethod": "dtmf"}
+                break
+            value = self._key(report, press, menu.get("maxDigits"))
+            option = next((o for o in menu.get("options", []) if o["dtmf"] == value), None)
+            goto = re.match(r"^menu\((.*)\)$", option["action"]) if option else None
+            if goto and goto.group(1) in menus:  # Sinch moves to that menu itself: no callback
+                menu = menus[goto.group(1)]
+                continue
             match = re.match(r"^return\((.*)\)$", option["action"]) if option else None
             result = ({"menuId": menu["id"], "type": "return", "value": match.group(1), "inputMethod": "dtmf"}
-                      if match else {"menuId": menu["id"], "type": "sequence", "value": spec.press,
-                                     "inputMethod": "dtmf"})
+                      if match else {"menuId": menu["id"], "type": "sequence", "value": value, "inputMethod": "dtmf"})
+            break
         pie = self.post(report, {"event": "pie", "callid": call_id, "timestamp": _stamp(), "version": 1,
                                  "menuResult": result, "applicationKey": self.key}, spec)
         return pie.status == 200 and self._run(report, spec, call_id, "pie", pie.reply, recordings)
 
+    @staticmethod
+    def _key(report: CallReport, press: str, max_digits: int | None) -> str:
+        """Press the keys of ``press`` until ``#`` or ``max_digits``; the digits collected."""
+        keyed = ""
+        for key in press:
+            report.keys.append((report.clock, key))
+            report.clock += KEY_SECONDS
+            if key == "#":
+                break
+            keyed += key
+            if max_digits and len(keyed) >= max_digits:
+                break
+        return keyed
+
     # ------------------------------------------------------------------ recordings
 
     def _finish_recording(self, report, spec, call_id, segment, started, duration) -> None:
+        """Upload the segment's file (``duration`` seconds from its start, with the keys pressed
+        meanwhile) and send its notifies."""
         options = segment["options"]
         requested = options.get("format", "mp3")  # Sinch's default
-        uri = self._file_uri(options["destinationUrl"], call_id, requested, started)
+        begun = started + timedelta(seconds=segment["from"])
+        uri = self._file_uri(options["destinationUrl"], call_id, requested, begun)
         fmt = spec.misbehave.upload_format or requested
         notify = {"event": "notify", "callid": call_id, "version": 1, "destination": uri}
         if segment.get("conference"):
             notify["conferenceId"] = segment["conference"]
         bad = spec.misbehave
-        data = b"" if bad.empty_upload else audio(fmt, max(duration, 0))
+        heard = tuple((at - segment["from"], key) for at, key in report.keys
+                      if segment["from"] <= at < segment["from"] + duration)
+        data = b"" if bad.empty_upload else audio(fmt, max(duration, 0), heard)
         if options.get("notificationEvents") is False:  # the file is written; Sinch says nothing
             self._upload(report, uri, options, data, fmt)
             return
@@ -316,7 +353,8 @@ class Platform:
                 self.post(report, {**notify, "type": "transcription_available", "destination": transcript_uri}, spec)
 
     def _file_uri(self, destination: str, call_id: str, fmt: str, started: datetime) -> str:
-        """The object Sinch writes: the URL as given, or Sinch's default name in that folder."""
+        """The object Sinch writes: the URL as given, or Sinch's default name in that folder
+        (stamped with the segment's start)."""
         scheme, _, rest = destination.partition("://")
         parts = rest.split("/")
         folder_only = destination.endswith("/") or len(parts) < (3 if scheme == "azure" else 2)
@@ -341,6 +379,12 @@ class Platform:
         if fmt != "json":
             report.uploads.append(Upload(uri, len(data), hashlib.sha256(data).hexdigest(), fmt))
         return True
+
+
+def _press(spec: CallSpec, index: int) -> str | None:
+    """The keys answering the call's ``index``-th menu (the last press answers any further)."""
+    presses = (spec.press,) if spec.press is None or isinstance(spec.press, str) else spec.press
+    return presses[min(index, len(presses) - 1)] if presses else None
 
 
 def _slowly(raw: bytes, pause: float):

@@ -115,9 +115,9 @@ def test_nothing_running_or_nothing_sensitive_changes_nothing():
 
 
 def test_a_flag_recording_cannot_be_paused_and_says_so():
-    flagged = {"action": {"name": "runMenu", "record": True, "menus": [CARD]}}
-    guarded = sensitive.guard(flagged, "ice", None, POLICY, NOW)
-    assert names(guarded.svaml) == [] and "record flag" in guarded.problem
+    guarded = sensitive.guard(menu_reply(CARD), "ace", None, POLICY, NOW, ours_running=True, ours_flag=True)
+    assert names(guarded.svaml) == [] and "record flag" in guarded.problem and guarded.paused is None
+    assert guarded.state["paused"] is None  # nothing to resume after the menu
 
 
 def test_sealed_options_open_only_with_the_same_secret():

@@ -101,6 +101,22 @@ def test_conference_and_app_calls_get_the_record_flag(sidecar):
     assert [i["name"] for i in app_call.get("instructions", [])] == ["say"]
 
 
+def test_a_card_menu_after_an_app_call_recorded_with_the_flag_is_not_falsely_paused(sidecar, upstream, caplog):
+    """The merge records the upstream's connectMxp with the record flag, which no stopRecording
+    ends: a card menu the upstream's ACE reply opens gets no stopRecording (nor a second recording
+    after it), and the log says the menu is recorded."""
+    sidecar.sinch.post(ice("m1", "+46888888888"))
+    upstream.scripted["m1"] = {"action": {"name": "runMenu", "menus": [
+        {"id": "main", "mainPrompt": "#tts[Key your card number]", "maxDigits": 16}]}}
+    reply = sidecar.sinch.post({"event": "ace", "callid": "m1", "version": 1}).json
+    assert reply == upstream.scripted["m1"]
+    assert any("the record flag on the action cannot be stopped by SVAML: menu main is recorded" in r.getMessage()
+               for r in caplog.records)
+    after = sidecar.sinch.post({"event": "pie", "callid": "m1", "version": 1, "menuResult": {
+        "menuId": "main", "type": "sequence", "value": "4111111111111111", "inputMethod": "dtmf"}})
+    assert "startRecording" not in after.get_data(as_text=True) and len(recordings(sidecar, "m1")) == 1
+
+
 def test_upstream_only_and_off(sidecar, upstream):
     untouched = sidecar.sinch.post(ice("c6", "+46899999999")).json
     assert untouched == {"action": {"name": "connectPstn", "number": "+46855599990"}}
@@ -150,6 +166,20 @@ def test_consent_needs_upstream_off_in_sidecar_mode(make_app, upstream, tmp_path
     with pytest.raises(SettingsError, match="consent needs upstream: off"):
         make_app(RULES_FILE=str(tmp_path / "rules.yaml"), UPSTREAM_CALLBACK_URL=upstream.url + PATH,
                  INSTANCE_PATH=str(tmp_path / "no-last-good-copy"))
+
+
+def test_the_record_flag_needs_pausing_off_in_sidecar_mode(make_app, upstream, tmp_path):
+    """The upstream may open a card menu once a call is connected, and nothing can pause a
+    recording made with the record flag: the ruleset says so, or the service refuses it."""
+    (tmp_path / "rules.yaml").write_text(RULES.replace(", sensitive: {pause_recording: false}}", "}"))
+    with pytest.raises(SettingsError, match=r"rules\[3\]\.record\.mode: mode: conference records with the "
+                                            r"action's record flag, which cannot be paused for sensitive input"):
+        make_app(RULES_FILE=str(tmp_path / "rules.yaml"), UPSTREAM_CALLBACK_URL=upstream.url + PATH,
+                 INSTANCE_PATH=str(tmp_path / "no-last-good-copy"))
+    guess_off = RULES.replace(", sensitive: {pause_recording: false}}", "}").replace(
+        "rules:\n", "sensitive: {min_digits: 0}\nrules:\n", 1)  # nothing is sensitive: nothing to pause
+    (tmp_path / "rules.yaml").write_text(guess_off)
+    assert make_app(RULES_FILE=str(tmp_path / "rules.yaml"), UPSTREAM_CALLBACK_URL=upstream.url + PATH)
 
 
 def test_explain_shows_the_merge_for_a_stored_call(sidecar, tmp_path):

@@ -24,7 +24,8 @@ rules:
   - {id: callouts-on-answer, when: {event: ace, origin: callout}, record: {destination: store}, connect: continue}
   - {id: leave-alone, when: {to: '+46899999999'}, upstream: only}
   - {id: rules-alone, when: {to: '+46800000000'}, upstream: 'off', connect: {pstn: '+46812340000'}}
-  - {id: rooms, when: {to: '+46877777777'}, record: {destination: store, mode: conference}, connect: {conference: 'room-{callid}'}}
+  - {id: rooms, when: {to: '+46877777777'}, record: {destination: store, mode: conference},
+     connect: {conference: 'room-{callid}'}, sensitive: {pause_recording: false}}
   - id: record-all
     record: {destination: store, announce: {say: "This call is recorded."}}
 """
