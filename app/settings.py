@@ -216,6 +216,20 @@ DECLARED: tuple[Setting, ...] = (
             "0: no deadline.", fields.Float(validate=_RANGE(min=0, max=60)), "body_read_seconds"),
     Setting("MAX_CALLBACK_BYTES", "65536", "Larger bodies get 413 (chunked ones too, as they arrive).",
             fields.Integer(validate=_RANGE(min=1024, max=16 * 1024 * 1024)), "max_callback_bytes"),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", "10", "How long a webhook receiver has for its whole answer; anything but a "
+            "2xx within it is retried.", fields.Float(validate=_RANGE(min=0.1, max=60)), "webhook_timeout_seconds"),
+    Setting("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000", "Seconds before each retry of a webhook "
+            "delivery (comma-separated, each with ±20 % jitter); once spent, the delivery is failed.",
+            fields.String(validate=_url(r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+                                        "must be seconds separated by commas, e.g. 5,300,1800")),
+            "webhook_retry_schedule", lambda text: tuple(float(part) for part in text.split(","))),
+    Setting("WEBHOOKS_ALLOW_HTTP", "false", "Development only: send webhooks over plain http too.", Flag(),
+            "webhooks_allow_http"),
+    Setting("WEBHOOKS_ALLOW_HOSTS", "", "Comma-separated hosts a webhook may reach although they resolve to a "
+            "loopback, private or link-local address (an internal receiver).", fields.String(),
+            "webhooks_allow_hosts", lambda text: frozenset(host.lower() for host in _tokens(text))),
+    Setting("WEBHOOK_POLL_SECONDS", "1", "How often each worker looks for new events and webhook deliveries due.",
+            fields.Float(validate=_RANGE(min=0.05, max=60)), "webhook_poll_seconds"),
     Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.",
             fields.String(validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])), "log_level"),
     # Read by the processes themselves: gunicorn (config/gunicorn.conf.py) and the Procfile's worker

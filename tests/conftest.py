@@ -17,6 +17,7 @@ import pytest
 
 from app import create_app, tasks
 from app.db import db
+from app.events.models import Event, WebhookAttempt, WebhookDelivery
 from app.journal import JournalEntry
 from app.recordings.models import Call, CopyJob, Recording
 from app.settings import load_settings
@@ -89,7 +90,7 @@ def make_app(database_url, tmp_path):
 
     first = factory()
     with first.app_context():
-        for model in (JournalEntry, Recording, Call, CopyJob):
+        for model in (JournalEntry, Recording, Call, CopyJob, Event, WebhookDelivery, WebhookAttempt):
             db.session.execute(model.__table__.delete())
         db.session.commit()
     spool = first.extensions["sinch_recorder"].spool  # with Redis, the spool is shared by the run

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from http import HTTPStatus
 
 from flask import current_app
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
 from app.api.auth import require_token
+from app.api.routes import documented_failures
 from app.api.schemas import (
     CallRecordingsSchema,
     ControlArgs,
@@ -27,6 +27,7 @@ from app.api.schemas import (
 )
 from app.db import db
 from app.recordings import status
+from app.recordings.catalogue import hold
 from app.recordings.control import ControlError, control, pauses
 from app.recordings.copies import CopyRefused, create
 from app.recordings.models import Call, CopyJob, Recording
@@ -42,14 +43,7 @@ blp.before_request(require_token)
 blp.before_request(ids_in_the_path_are_text)
 
 
-def fails(*codes: int):
-    """Document the errors a route may answer with, besides 401 (no token) and 400 (a NUL in an
-    id) that every route may: each is an ``ErrorSchema``."""
-    def decorate(view):
-        for code in sorted({400, 401, *codes}):
-            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
-        return view
-    return decorate
+fails = documented_failures(blp)
 
 
 def _recording_or_404(recording_id: str) -> Recording:
@@ -145,10 +139,11 @@ def delete_recording(args: dict, recording_id: str):
 @fails(404)
 def hold_recording(args: dict, recording_id: str):
     """Put a recording under legal hold (no deletion, not even by retention) or lift the hold."""
-    recording = _recording_or_404(recording_id)
-    recording.legal_hold = args["legal_hold"]
-    db.session.commit()
-    return recording
+    _recording_or_404(recording_id)
+    with db.engine.begin() as connection:
+        hold(connection, recording_id, args["legal_hold"])
+    db.session.expire_all()
+    return _recording_or_404(recording_id)
 
 
 @blp.put("/calls/<string:call_id>/recording")

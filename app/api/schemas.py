@@ -3,8 +3,13 @@ never given out."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.events.types import TYPES as EVENT_TYPES
+from app.recordings import representation
 from app.recordings.queries import BadCursor, decode_cursor, encode_cursor
 from app.recordings.status import STATUSES
 from app.rules.decide import CONSENTS
@@ -25,31 +30,8 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorDetailSchema, required=True)
 
 
-class RecordingSchema(Schema):
-    id = fields.String()
-    call_id = fields.String()
-    conference_id = fields.String(allow_none=True)
-    segment = fields.Integer()
+class RecordingSchema(representation.RecordingSchema):
     status = fields.String(metadata={"enum": list(STATUSES)})
-    rule_id = fields.String(allow_none=True)
-    destination_url = fields.String()
-    format = fields.String()
-    size_bytes = fields.Integer(allow_none=True)
-    duration_ms = fields.Integer(allow_none=True)
-    sha256 = fields.String(allow_none=True)
-    content_type = fields.String(allow_none=True)
-    requested_at = fields.DateTime()
-    finished_at = fields.DateTime(allow_none=True)
-    available_at = fields.DateTime(allow_none=True)
-    verified_at = fields.DateTime(allow_none=True)
-    failure_reason = fields.String(allow_none=True)
-    pending_reason = fields.String(allow_none=True, metadata={
-        "description": "While not final: the last problem a verification retry met (cleared when final)"})
-    transcription_url = fields.String(allow_none=True)
-    retain_until = fields.DateTime(allow_none=True)
-    legal_hold = fields.Boolean()
-    deletion = fields.Dict(allow_none=True, metadata={"description": "the receipt: at, by, reason, sha256"})
-    copied_from = fields.String(allow_none=True, metadata={"description": "the recording this is a copy of"})
 
 
 class Cursor(fields.String):
@@ -194,3 +176,95 @@ class CopyJobSchema(Schema):
 
 class CopyJobListSchema(Schema):
     data = fields.List(fields.Nested(CopyJobSchema))
+
+
+# --------------------------------------------------------------------------- events and webhooks
+
+
+class EventCursor(fields.String):
+    """An opaque position in the feed: after the event numbered N (``seq``)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return base64.urlsafe_b64encode(json.dumps(["e", value]).encode()).decode().rstrip("=")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            tag, position = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            if tag != "e" or not isinstance(position, int) or isinstance(position, bool) or not 0 <= position < 2**62:
+                raise ValueError("not ours")
+            return position
+        except (ValueError, TypeError, RecursionError):
+            raise ValidationError("is not a feed cursor this service gave out; start again without it") from None
+
+
+class EventSchema(Schema):
+    id = fields.String(metadata={"description": "evt_…; a webhook's webhook-id"})
+    type = fields.String(metadata={"enum": list(EVENT_TYPES)})
+    timestamp = fields.String(metadata={"description": "when the change committed's transaction began (RFC 3339)"})
+    data = fields.Dict(metadata={"description": "the recording as GET /api/v1/recordings/{id} shows it, or for "
+                                                "call.consent the call's answer and what was asked"})
+
+
+class EventListArgs(Schema):
+    type = Text(validate=validate.Length(min=1, max=500), metadata={
+        "description": "comma-separated types or globs (recording.*, call.consent)"})
+    recording_id = Text(validate=validate.Length(min=1, max=32))
+    call_id = Text(validate=validate.Length(min=1, max=256))
+    since = Moment(metadata={"description": "events at or after (ISO-8601 with zone)"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    cursor = EventCursor(metadata={"description": "paging.next_cursor of the page before"})
+
+
+class FeedPagingSchema(Schema):
+    next_cursor = EventCursor(metadata={"description": "where to read on from: always given, keep it and ask "
+                                                       "again later for what happens next"})
+    has_more = fields.Boolean(metadata={"description": "more events are waiting already"})
+
+
+class EventPageSchema(Schema):
+    data = fields.List(fields.Nested(EventSchema))
+    paging = fields.Nested(FeedPagingSchema)
+
+
+class AttemptSchema(Schema):
+    number = fields.Integer()
+    at = fields.DateTime()
+    status_code = fields.Integer(allow_none=True, metadata={"description": "None: no answer"})
+    duration_ms = fields.Integer()
+    error = fields.String(allow_none=True, metadata={"description": "an excerpt of what went wrong"})
+
+
+class DeliverySchema(Schema):
+    endpoint = fields.String()
+    status = fields.String(metadata={"enum": ["pending", "delivered", "failed"]})
+    attempts = fields.List(fields.Nested(AttemptSchema))
+    next_attempt_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+
+
+class EventDetailSchema(EventSchema):
+    deliveries = fields.List(fields.Nested(DeliverySchema))
+
+
+class RedeliveredSchema(Schema):
+    event_id = fields.String()
+    deliveries = fields.Integer(metadata={"description": "endpoints the event goes to again"})
+
+
+class WebhookHealthSchema(Schema):
+    name = fields.String()
+    url = fields.String()
+    events = fields.List(fields.String())
+    last_success_at = fields.DateTime(allow_none=True)
+    failing_since = fields.DateTime(allow_none=True, metadata={
+        "description": "the first failed attempt after the last success (None: not failing)"})
+    pending = fields.Integer(metadata={"description": "deliveries waiting"})
+    oldest_pending_seconds = fields.Float(allow_none=True)
+    failed = fields.Integer(metadata={"description": "deliveries given up on"})
+
+
+class WebhookListSchema(Schema):
+    data = fields.List(fields.Nested(WebhookHealthSchema))

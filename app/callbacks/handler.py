@@ -352,7 +352,7 @@ def _guard(event: dict, reply, state: dict | None, known: bool, policy, ruleset:
             return sensitive.Guarded(reply.svaml), decision
     if resumed_parts and decision is not None:
         decision = replace(decision, recordings=decision.recordings + tuple(
-            part.planned("instruction") for part in resumed_parts))
+            replace(part.planned("instruction"), resumed=True) for part in resumed_parts))
     return guarded, decision
 
 

@@ -13,8 +13,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.db import Prepared, fitted
+from app.events import log as event_log
 from app.recordings import status
 from app.recordings.models import Call, Recording
+from app.recordings.representation import shown
 from app.rules.decide import ANSWERS, PENDING, Decision
 
 _calls, _recordings = Call.__table__, Recording.__table__
@@ -73,6 +75,7 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
     if decision.consent in ANSWERS and decision.consent_evidence is not None:
         connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
             consent=decision.consent, consent_evidence=decision.consent_evidence, consent_at=now))
+        consent_event(connection, call_id, decision.consent, decision.consent_evidence, now)
     elif decision.consent == PENDING and decision.consent_evidence is not None:  # what is being asked
         connection.execute(update(_calls).where(_calls.c.call_id == call_id).values(
             consent_evidence=decision.consent_evidence))
@@ -83,7 +86,14 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
             continue
         new_recording(connection, call_id=call_id, conference_id=planned.conference_id, segment=planned.segment,
                       rule_id=decision.rule_id, destination=planned.destination, destination_url=planned.url,
-                      format=planned.format, mode=planned.mode, requested_at=now, retain_days=planned.retain_days)
+                      format=planned.format, mode=planned.mode, requested_at=now, retain_days=planned.retain_days,
+                      announced="recording.resumed" if planned.resumed else None)
+
+
+def consent_event(connection: Connection, call_id: str, outcome: str, evidence: dict | None, at: datetime) -> None:
+    """``call.consent``: the caller's answer (accepted, declined, timeout, no_answer) and what was asked."""
+    event_log.append(connection, "call.consent", {"call_id": call_id, "consent": outcome, "evidence": evidence,
+                                                  "at": event_log.rfc3339(at)}, call_id=call_id, now=at)
 
 
 def save_sensitive(connection: Connection, call_id: str, state: dict | None, controls, *,
@@ -124,25 +134,45 @@ def next_segment(connection: Connection, call_id: str) -> int:
                               .where(_recordings.c.call_id == call_id)).scalar() + 1
 
 
+CREATED = {status.REQUESTED: "recording.requested", status.AVAILABLE: "recording.available"}
+
+
 def new_recording(connection: Connection, *, call_id: str, destination_url: str, requested_at: datetime,
                   initial: str = status.REQUESTED, segment: int | None = None, retain_days: int | None = None,
-                  **columns) -> str:
+                  announced: str | None = None, **columns) -> str:
     """Insert one recording row and return its id: the only place recording rows are created.
 
     ``segment`` is the call's next one unless given; ``retain_days`` (the rule's) sets
     ``retain_until`` from ``requested_at``; the first status is one a recording may start in
-    (:data:`status.INITIAL`): later moves go through :func:`status.move`.
+    (:data:`status.INITIAL`): later moves go through :func:`status.move`. Its event goes to the
+    log in the same transaction: ``announced`` (``recording.resumed``, ``recording.copied``), else
+    ``recording.requested`` or ``recording.available`` by its first status (a file first seen
+    ``finished`` has none until it is available).
     """
     if initial not in status.INITIAL:
         raise ValueError(f"a recording cannot start as {initial!r}")
     if segment is None:
         segment = next_segment(connection, call_id)
     recording_id = uuid.uuid4().hex
-    connection.execute(insert(_recordings).values(
-        id=recording_id, call_id=call_id, segment=segment, status=initial, destination_url=destination_url,
-        requested_at=requested_at, retain_until=requested_at + timedelta(days=retain_days) if retain_days else None,
-        **columns))
+    values = dict(id=recording_id, call_id=call_id, segment=segment, status=initial, destination_url=destination_url,
+                  requested_at=requested_at,
+                  retain_until=requested_at + timedelta(days=retain_days) if retain_days else None, **columns)
+    connection.execute(insert(_recordings).values(**values))
+    announced = announced or CREATED.get(initial)
+    if announced:
+        event_log.append(connection, announced, shown(values), recording_id=recording_id, call_id=call_id,
+                         now=requested_at)
     return recording_id
+
+
+def hold(connection: Connection, recording_id: str, held: bool) -> bool:
+    """Put a recording under legal hold or lift it (``recording.held`` / ``.released``); False
+    when it already was so."""
+    changed = connection.execute(update(_recordings).where(
+        _recordings.c.id == recording_id, _recordings.c.legal_hold.is_(not held)).values(legal_hold=held)).rowcount
+    if changed:
+        status.announce(connection, recording_id, "recording.held" if held else "recording.released")
+    return bool(changed)
 
 
 def withdraw_decision(connection: Connection, *, call_id: str, requested_at: datetime, reason: str) -> int:

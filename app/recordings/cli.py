@@ -14,7 +14,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from app.api.schemas import RecordingSchema
+from app.recordings.representation import RecordingSchema
 from app.db import db
 from app.recordings import status
 from app.recordings.copies import SUCCEEDED, CopyRefused, create, run

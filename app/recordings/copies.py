@@ -316,7 +316,7 @@ def _catalogue(engine, source: Mapping, target: Target, verdict, job_id: str, me
         copy_id = new_recording(connection, initial=status.AVAILABLE, destination=target.destination,
                                 destination_url=target.location.uri, copied_from=source["id"], requested_at=moment,
                                 finished_at=moment, available_at=moment, legal_hold=False,
-                                **{name: source[name] for name in keep})
+                                announced="recording.copied", **{name: source[name] for name in keep})
         status.move(connection, copy_id, status.VERIFIED, verified_at=moment, last_checked_at=moment,
                     verify_attempts=1, checks={**verdict.checks, "copy_of": source["id"], "copy_job": job_id,
                                                "method": method}, **verdict.fields)

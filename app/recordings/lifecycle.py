@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from app.db import fitted
 from app.recordings import status
-from app.recordings.catalogue import new_recording
+from app.recordings.catalogue import consent_event, new_recording
 from app.recordings.models import Call, Recording
 from app.rules.decide import NO_ANSWER, PENDING
 from app.storage import LocationError, parse_location
@@ -96,6 +96,7 @@ def _unanswered(connection: Connection, call_id: str, event: dict, now: datetime
                 "timestamp": event.get("timestamp") or now.isoformat()}
     connection.execute(update(_calls).where(_calls.c.call_id == call_id, _calls.c.consent == PENDING).values(
         consent=NO_ANSWER, consent_evidence=evidence, consent_at=now))
+    consent_event(connection, call_id, NO_ANSWER, evidence, now)
 
 
 def _destination_uri(event: dict) -> str | None:

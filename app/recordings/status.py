@@ -4,7 +4,9 @@
     with failed, missing, paused, stopped and deleted beside them.
 
 Transitions are idempotent and go forwards along the main line: a repeated or late event (a
-``recording_finished`` after ``recording_available``, say) leaves the status as it is. The one
+``recording_finished`` after ``recording_available``, say) leaves the status as it is. Each move
+that happens writes its event (``recording.available``, ``.verified`` …) to the event log in the
+same transaction (``finished`` has none: ``available`` follows it). The one
 sideways move is between the two verdicts: a re-verification may fail a verified recording (its
 content changed) or prove a failed one after all. ``deleted`` is the end. Rows are created by
 ``catalogue.new_recording``, in one of :data:`INITIAL`; every later change goes through
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, literal, select, update
 
+from app.events import log as event_log
 from app.recordings.models import Recording
+from app.recordings.representation import shown_by_id
 
 REQUESTED, FINISHED, AVAILABLE, VERIFIED = "requested", "finished", "available", "verified"
 FAILED, MISSING, PAUSED, STOPPED, DELETED = "failed", "missing", "paused", "stopped", "deleted"
@@ -25,6 +29,11 @@ ENDED_BY_CONTROL = (PAUSED, STOPPED)
 # Where a recording row may start: asked for by a decision or by live control; a file no rule
 # asked for, first seen finished or available; a copy, available until its check moves it.
 INITIAL = (REQUESTED, FINISHED, AVAILABLE)
+
+# The event each move writes (a move to a status not named here writes none).
+EVENTS = {PAUSED: "recording.paused", STOPPED: "recording.stopped", AVAILABLE: "recording.available",
+          VERIFIED: "recording.verified", FAILED: "recording.failed", MISSING: "recording.missing",
+          DELETED: "recording.deleted"}
 
 # How far along the main line a status is; a move is allowed only forwards.
 _RANK = {REQUESTED: 0, PAUSED: 1, STOPPED: 1, FINISHED: 2, AVAILABLE: 3, MISSING: 3, FAILED: 4, VERIFIED: 4, DELETED: 9}
@@ -70,4 +79,14 @@ def move(connection, recording_id: str, wanted: str, **fields) -> bool:
               for name, value in fields.items()}
     result = connection.execute(update(table).where(table.c.id == recording_id, table.c.status == current)
                                 .values(status=wanted, **values))
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    if wanted in EVENTS:
+        announce(connection, recording_id, EVENTS[wanted])
+    return True
+
+
+def announce(connection, recording_id: str, type_: str) -> None:
+    """The event ``type_`` with the recording as it now is, in the caller's transaction."""
+    data = shown_by_id(connection, recording_id)
+    event_log.append(connection, type_, data, recording_id=recording_id, call_id=data["call_id"])

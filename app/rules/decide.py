@@ -43,6 +43,7 @@ class PlannedRecording:
     mode: str
     conference_id: str | None = None
     retain_days: int | None = None
+    resumed: bool = False  # a segment after a pause (sensitive input): its first event is recording.resumed
 
 
 @dataclass(frozen=True)

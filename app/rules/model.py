@@ -134,6 +134,18 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class WebhookEndpoint:
+    """A receiver of the catalogue's events (the ruleset's ``webhooks:``): where, the key its
+    deliveries are signed with (the decoded ``whsec_…`` secret, never shown) and the event types
+    it takes (globs; empty: all)."""
+
+    name: str
+    url: str
+    key: bytes = field(repr=False)
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Ruleset:
     version: int
     destinations: Mapping[str, Destination]
@@ -141,6 +153,7 @@ class Ruleset:
     hash: str
     source: str = "<memory>"
     sensitive: Sensitive = Sensitive()
+    webhooks: Mapping[str, WebhookEndpoint] = field(default_factory=dict)
     index: "RuleIndex | None" = field(default=None, compare=False, repr=False)  # built by the loader
 
     def rule(self, rule_id: str) -> Rule | None:

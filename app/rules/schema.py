@@ -8,7 +8,9 @@ a literal secret — including a ``${VAR:-default}`` default — is refused unle
 
 from __future__ import annotations
 
+import base64
 import difflib
+import fnmatch
 import hashlib
 import re
 from datetime import time
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
+from app.events.types import TYPES as EVENT_TYPES
 from app.placeholders import Template, TemplateError
 from app.rules.engine import RuleIndex
 from app.rules.matching import PatternSet, Window, parse_days
@@ -33,6 +36,7 @@ from app.rules.model import (
     Ruleset,
     Sensitive,
     Upstream,
+    WebhookEndpoint,
 )
 from app.sinch.svaml import ACTIONS_ALLOWED, FORMATS, MAX_CALL_SECONDS, MAX_CONFERENCE_ID, MAX_SAY_CHARS, MOH
 from app.storage import READ_KEYS
@@ -42,7 +46,7 @@ from app.validation import flatten_messages
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
 # marshmallow reports a Dict's entries as NAME.value / NAME.key; the file only has NAME.
-_DICT_VALUE = re.compile(r"^((?:destinations|rules\[\d+\]\.when\.header)\.[^.]+)\.(?:value|key)")
+_DICT_VALUE = re.compile(r"^((?:destinations|webhooks|rules\[\d+\]\.when\.header)\.[^.]+)\.(?:value|key)")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
 READ_SECRETS = {"secret_key", "connection_string", "account_key", "sas_token", "hmac_secret", "credentials_json"}
 EVENTS = ("ice", "ace", "pie")
@@ -113,7 +117,10 @@ def _only_reference(text: str) -> bool:
 
 
 def _is_secret(path: str, key: str | None) -> bool:
-    """A destination's ``sinch_credentials``, or one of the secret keys of its ``read:`` or ``write:``."""
+    """A destination's ``sinch_credentials``, one of the secret keys of its ``read:`` or ``write:``,
+    or a webhook's ``secret``."""
+    if path.startswith("webhooks.") and path.count(".") == 2:
+        return key == "secret"
     if path.startswith("destinations.") and path.count(".") == 3 and (".read." in path or ".write." in path):
         return key in READ_SECRETS
     return key == "sinch_credentials" and path.startswith("destinations.") and path.count(".") == 2
@@ -420,6 +427,47 @@ def sensitive_of(given: Mapping | None, under: Sensitive) -> Sensitive:
                      given.get("min_digits", under.min_digits), given.get("pause_recording", under.pause_recording))
 
 
+WEBHOOK_SECRET = "whsec_"
+
+
+class WebhookSchema(_Strict):
+    """One endpoint of ``webhooks:``: ``{url, secret: ${ENV}, events: [globs]}``."""
+
+    url = fields.String(required=True, validate=validate.URL(schemes={"https", "http"}, require_tld=False,
+                                                             error="must be an https:// URL"))
+    secret = fields.String(required=True, validate=lambda secret: _webhook_secret(secret))
+    events = StringOrList(load_default=list, validate=lambda patterns: _event_globs(patterns))
+
+
+def _webhook_secret(secret: str) -> None:
+    if not _REFERENCE.search(secret):  # an unresolved reference is reported as such
+        try:
+            webhook_key(secret)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+def _event_globs(patterns) -> None:
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not any(fnmatch.fnmatchcase(t, pattern) for t in EVENT_TYPES):
+            raise ValidationError(f"{pattern!r} matches no event type; the types are {', '.join(EVENT_TYPES)} "
+                                  "(globs such as recording.* or call.* work)")
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret (the Standard Webhooks form); ValueError if not one."""
+    form = "must be whsec_ followed by base64, as flask webhooks secret prints one"
+    if not secret.startswith(WEBHOOK_SECRET):
+        raise ValueError(form)
+    try:
+        key = base64.b64decode(secret[len(WEBHOOK_SECRET):], validate=True)
+    except ValueError:
+        raise ValueError(form) from None
+    if len(key) < 24:
+        raise ValueError("is too short: use at least 24 random bytes (flask webhooks secret prints one)")
+    return key
+
+
 class RuleSchema(_Strict):
     id = fields.String(required=True, validate=validate.Regexp(
         r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", error="must be 1-64 letters, digits, '.', '_' or '-'"))
@@ -461,6 +509,9 @@ class RulesetSchema(_Strict):
     rules = fields.List(fields.Nested(RuleSchema), required=True,
                         validate=validate.Length(min=1, error="needs at least the default rule"))
     sensitive = fields.Nested(SensitiveSchema, load_default=None)
+    webhooks = fields.Dict(keys=fields.String(validate=validate.Regexp(
+                               r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$", error="names use letters, digits, '_' and '-'")),
+                           values=fields.Nested(WebhookSchema), load_default=dict)
 
     @validates_schema
     def rules_hang_together(self, data, **kwargs):
@@ -560,8 +611,11 @@ def parse_ruleset(text: str, environ: Mapping[str, str], *, source: str = "<memo
              sensitive_of(rule["sensitive"], sensitive) if rule["sensitive"] is not None else None)
         for index, rule in enumerate(data["rules"])
     )
+    webhooks = {name: WebhookEndpoint(name, spec["url"], webhook_key(spec["secret"]), tuple(spec["events"]))
+                for name, spec in data["webhooks"].items()}
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return Ruleset(1, destinations, rules, digest, source, index=RuleIndex(rules), sensitive=sensitive)
+    return Ruleset(1, destinations, rules, digest, source, index=RuleIndex(rules), sensitive=sensitive,
+                   webhooks=webhooks)
 
 
 def load_ruleset(path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False) -> Ruleset:

@@ -61,6 +61,10 @@ def test_pause_and_resume_make_segments_with_who_and_why(live, platform):
     stopped = live.control("pci-1", action="stop", reason="call wrap-up")
     assert stopped.status_code == 200 and stopped.json["segment"] == 2
     assert [p["signature"] for p in platform.received] == ["ok", "ok", "ok"]
+    events = live.test_client().get("/api/v1/events", query_string={"call_id": "pci-1"},
+                                    headers={"Authorization": f"Bearer {TOKEN}"}).json["data"]
+    assert [(e["type"], e["data"]["segment"]) for e in events] == [
+        ("recording.requested", 1), ("recording.paused", 1), ("recording.resumed", 2), ("recording.stopped", 2)]
 
 
 def test_control_errors_are_clear(live, platform):

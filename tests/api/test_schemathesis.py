@@ -68,7 +68,7 @@ def test_every_operation_answers_as_its_document_says(make_app, mode):
         case.validate_response(response, headers=AUTH, excluded_checks=excluded)
 
     found = operations(app)
-    assert len(found) == 11
+    assert len(found) == 15
     for operation in found:
         try:
             fuzz(operation, mode, EXAMPLES, check)
