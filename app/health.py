@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 
 from app.db import db, pending_migrations
+from app.events.feed import delivery_state
 from app.journal import JournalEntry
 from app.metrics import StateCollector, exposition
 from app.recordings.models import Recording
@@ -58,7 +59,8 @@ def readyz():
 
 def backlog() -> dict:
     """What waits: tasks queued, recordings overdue, callbacks spooled (here and in Redis),
-    imported callbacks not replayed yet, and spooled lines set aside as unimportable. A count
+    imported callbacks not replayed yet, spooled lines set aside as unimportable, and webhook
+    endpoints whose last attempt failed. A count
     that cannot be read is null; none of it makes the service unready (work in hand, not a fault)."""
     def count(probe):
         try:
@@ -73,7 +75,13 @@ def backlog() -> dict:
     return {"queued": count(current_app.extensions["huey"].pending_count), "overdue": count(overdue),
             "spooled": count(lambda: len(current_app.extensions["sinch_recorder"].spool.waiting())),
             "replays_pending": count(replays_pending),
-            "quarantined": count(current_app.extensions["sinch_recorder"].spool.quarantined)}
+            "quarantined": count(current_app.extensions["sinch_recorder"].spool.quarantined),
+            "webhooks_failing": count(lambda: webhook_state()["failing_endpoints"])}
+
+
+def webhook_state() -> dict:
+    with db.engine.connect() as connection:
+        return delivery_state(connection, datetime.now(timezone.utc))
 
 
 def replays_pending() -> int:
@@ -93,5 +101,5 @@ def metrics():
             return overdue_count(connection, datetime.now(timezone.utc), current_app.extensions["settings"])
 
     state = StateCollector(count_statuses, current_app.extensions["huey"].pending_count, count_overdue,
-                           replays_pending)
+                           replays_pending, webhook_state)
     return Response(exposition(state, current_app.extensions["shared_counts"]), content_type=CONTENT_TYPE_LATEST)

@@ -102,9 +102,9 @@ class StateCollector:
     """Recordings by status, those overdue, and the task queue's depth, read when Prometheus
     scrapes (the same on every web dyno: they come from the database and the queue)."""
 
-    def __init__(self, count_statuses, queue_depth, count_overdue=None, count_replays=None):
+    def __init__(self, count_statuses, queue_depth, count_overdue=None, count_replays=None, webhooks=None):
         self.count_statuses, self.queue_depth, self.count_overdue = count_statuses, queue_depth, count_overdue
-        self.count_replays = count_replays
+        self.count_replays, self.webhooks = count_replays, webhooks
 
     def collect(self):
         recordings = GaugeMetricFamily("sinch_recordings", "Catalogued recordings by status", labels=["status"])
@@ -131,6 +131,29 @@ class StateCollector:
             yield GaugeMetricFamily("sinch_queue_depth", "Tasks waiting in the queue", value=self.queue_depth())
         except Exception:
             pass
+        try:
+            if self.webhooks is not None:
+                yield from _webhook_families(self.webhooks())
+        except Exception:
+            pass
+
+
+def _webhook_families(state: dict):
+    """Webhook deliveries by endpoint and status, attempts by endpoint and outcome, the oldest
+    pending delivery's age per endpoint (``app.events.feed.delivery_state``)."""
+    deliveries = GaugeMetricFamily("sinch_webhook_deliveries", "Webhook deliveries by endpoint and status "
+                                   "(pending, delivered, failed)", labels=["endpoint", "status"])
+    for endpoint, status, count in state["deliveries"]:
+        deliveries.add_metric([endpoint, status], count)
+    attempts = CounterMetricFamily("sinch_webhook_attempts", "Webhook delivery attempts by endpoint and outcome "
+                                   "(ok: a 2xx in time)", labels=["endpoint", "outcome"])
+    for endpoint, outcome, count in state["attempts"]:
+        attempts.add_metric([endpoint, outcome], count)
+    oldest = GaugeMetricFamily("sinch_webhook_oldest_pending_seconds", "Age of each endpoint's oldest pending "
+                               "delivery (alert when it grows)", labels=["endpoint"])
+    for endpoint, seconds in state["oldest_pending_seconds"].items():
+        oldest.add_metric([endpoint], seconds)
+    yield from (deliveries, attempts, oldest)
 
 
 def exposition(state: StateCollector, shared: SharedCounts | None = None) -> bytes:

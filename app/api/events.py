@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import current_app
-from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
+from flask_smorest import abort
 
-from app.api.auth import require_token
-from app.api.routes import documented_failures
+from app.api.routes import api_blueprint
 from app.api.schemas import (
     EventDetailSchema,
     EventListArgs,
@@ -19,12 +19,8 @@ from app.api.schemas import (
 )
 from app.db import db
 from app.events import delivery, feed
-from app.validation import ids_in_the_path_are_text
 
-blp = Blueprint("events", __name__, url_prefix="/api/v1", description="The catalogue's events and their webhooks")
-blp.before_request(require_token)
-blp.before_request(ids_in_the_path_are_text)
-fails = documented_failures(blp)
+blp, fails = api_blueprint("events", __name__, "The catalogue's events and their webhooks")
 
 
 def _endpoints():
@@ -32,7 +28,7 @@ def _endpoints():
 
 
 @blp.get("/events")
-@blp.arguments(EventListArgs, location="query", error_status_code=400)
+@blp.arguments(EventListArgs, location="query", error_status_code=400, unknown=RAISE)
 @blp.response(200, EventPageSchema)
 @fails()
 def list_events(args: dict):

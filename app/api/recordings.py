@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
+from flask_smorest import abort
 from sqlalchemy import select
 
-from app.api.auth import require_token
-from app.api.routes import documented_failures
+from app.api.routes import api_blueprint
 from app.api.schemas import (
     CallRecordingsSchema,
     ControlArgs,
@@ -36,14 +36,8 @@ from app.recordings.retention import Held, NotDeletable, delete
 from app.recordings.tasks import copy_recording as queue_copy
 from app.storage import StorageError
 from app.storage.lookup import recording_backend
-from app.validation import ids_in_the_path_are_text
 
-blp = Blueprint("recordings", __name__, url_prefix="/api/v1", description="Recordings and their proof")
-blp.before_request(require_token)
-blp.before_request(ids_in_the_path_are_text)
-
-
-fails = documented_failures(blp)
+blp, fails = api_blueprint("recordings", __name__, "Recordings and their proof")
 
 
 def _recording_or_404(recording_id: str) -> Recording:
@@ -54,7 +48,7 @@ def _recording_or_404(recording_id: str) -> Recording:
 
 
 @blp.get("/recordings")
-@blp.arguments(RecordingListArgs, location="query", error_status_code=400)
+@blp.arguments(RecordingListArgs, location="query", error_status_code=400, unknown=RAISE)
 @blp.response(200, RecordingPageSchema)
 @fails()
 def list_recordings(args: dict):
@@ -72,7 +66,7 @@ def get_recording(recording_id: str):
 
 
 @blp.get("/recordings/<string:recording_id>/download")
-@blp.arguments(DownloadArgs, location="query", error_status_code=400)
+@blp.arguments(DownloadArgs, location="query", error_status_code=400, unknown=RAISE)
 @blp.response(200, DownloadSchema)
 @fails(404, 409, 502)
 def download(args: dict, recording_id: str):
@@ -114,7 +108,7 @@ def active_recording(call_id: str):
 
 
 @blp.delete("/recordings/<string:recording_id>")
-@blp.arguments(DeleteArgs, location="query", error_status_code=400)
+@blp.arguments(DeleteArgs, location="query", error_status_code=400, unknown=RAISE)
 @blp.response(200, RecordingSchema)
 @fails(404, 409, 502)
 def delete_recording(args: dict, recording_id: str):

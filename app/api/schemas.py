@@ -88,8 +88,17 @@ class DownloadSchema(Schema):
     expires_at = fields.DateTime()
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only, as the document says: not 1, "yes" or "on"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class HoldSchema(Schema):
-    legal_hold = fields.Boolean(required=True)
+    legal_hold = StrictBoolean(required=True)
 
 
 class DeleteArgs(Schema):
@@ -128,8 +137,9 @@ class CopyArgs(Schema):
                         metadata={"description": "the key in the profile's bucket (default: the source's key; "
                                                  "ending in / : a folder)"})
     target = Text(validate=validate.Length(min=6, max=1024),
-                           metadata={"description": "s3://bucket/key, azure://account/container/blob or "
-                                                    "gs://bucket/object (ending in / : a folder)"})
+                  metadata={"description": "s3://bucket/key, azure://account/container/blob or "
+                                           "gs://bucket/object (ending in / : a folder)",
+                            "pattern": "^(s3|gs)://[^/]+/|^azure://[^/]+/[^/]+/"})
     credentials = fields.Dict(keys=Text(), values=Text(), load_only=True, metadata={
         "description": "for target: S3 access_key, secret_key, region, endpoint_url, session_token; Azure "
                        "connection_string, account_url, account_key, sas_token; GCS credentials_json, endpoint, "

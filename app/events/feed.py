@@ -93,3 +93,28 @@ def of_call(connection: Connection, call_id: str, limit: int = 500) -> list[dict
         if rows else []
     return [{**event_log.as_json(row), "recording_id": row["recording_id"],
              "deliveries": [d for d in deliveries if d["event_id"] == row["id"]]} for row in rows]
+
+
+def delivery_state(connection: Connection, now: datetime) -> dict:
+    """What ``/metrics`` and ``/readyz`` say of the webhooks: deliveries by endpoint and status,
+    attempts by endpoint and outcome, each endpoint's oldest pending age, endpoints failing now
+    (whose last attempt failed)."""
+    by_status = connection.execute(select(_deliveries.c.endpoint, _deliveries.c.status, func.count())
+                                   .group_by(_deliveries.c.endpoint, _deliveries.c.status)).all()
+    attempts = connection.execute(
+        select(_deliveries.c.endpoint, _attempts.c.error.is_(None), func.count())
+        .join(_deliveries, _deliveries.c.id == _attempts.c.delivery_id)
+        .group_by(_deliveries.c.endpoint, _attempts.c.error.is_(None))).all()
+    oldest = connection.execute(select(_deliveries.c.endpoint, func.min(_deliveries.c.created_at))
+                                .where(_deliveries.c.status == PENDING).group_by(_deliveries.c.endpoint)).all()
+    latest = select(_deliveries.c.endpoint, func.max(_attempts.c.at).label("at")) \
+        .join(_deliveries, _deliveries.c.id == _attempts.c.delivery_id).group_by(_deliveries.c.endpoint).subquery()
+    failing = connection.execute(
+        select(func.count(func.distinct(latest.c.endpoint))).select_from(latest)
+        .join(_deliveries, _deliveries.c.endpoint == latest.c.endpoint)
+        .join(_attempts, (_attempts.c.delivery_id == _deliveries.c.id) & (_attempts.c.at == latest.c.at))
+        .where(_attempts.c.error.is_not(None))).scalar()
+    return {"deliveries": [(endpoint, status, count) for endpoint, status, count in by_status],
+            "attempts": [(endpoint, "ok" if ok else "failed", count) for endpoint, ok, count in attempts],
+            "oldest_pending_seconds": {endpoint: (now - first).total_seconds() for endpoint, first in oldest},
+            "failing_endpoints": failing}

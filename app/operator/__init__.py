@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from app.db import db
+from app.events.feed import of_call
 from app.operator import access
 from app.operator.forms import RecordingFilters
 from app.recordings.control import pauses
@@ -93,7 +94,9 @@ def call(call_id: str):
                                   .order_by(Recording.segment, Recording.requested_at)).all()
     if row is None and not segments:
         abort(404, description=f"no call {call_id}")
-    return render_template("operator/call.html", call=row, call_id=call_id, segments=segments,
+    with db.engine.connect() as connection:
+        events = of_call(connection, call_id)
+    return render_template("operator/call.html", call=row, call_id=call_id, segments=segments, events=events,
                            pauses=pauses(row.controls if row else None),
                            links={r.id: _player_link(r)[0] for r in segments if r.status == VERIFIED})
 

@@ -61,6 +61,8 @@ def check_command(file: str | None) -> None:
     for rule in ruleset.rules:
         if rule.sensitive is not None:
             click.echo(f"  rule {rule.id}: {describe_sensitive(rule.sensitive)}")
+    for name, endpoint in sorted(ruleset.webhooks.items()):  # the secret is never shown
+        click.echo(f"webhook {name}: {endpoint.url} ({', '.join(endpoint.events) or 'every event'})")
 
 
 def describe_sensitive(policy) -> str:

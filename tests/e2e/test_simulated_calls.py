@@ -4,26 +4,50 @@ The simulator plays Sinch over HTTP; Sinch's uploads land in SeaweedFS, Azurite 
 fake-gcs-server with the credentials from the SVAML; the worker proves every file.
 """
 
+import base64
 import re
 import uuid
 from datetime import timedelta
 
 import pytest
 import yaml
+from flask import Flask, request
 from sqlalchemy import select
+from standardwebhooks import Webhook
 
 from app import create_app
 from app.db import db
 from app.recordings.models import Call, Recording
 from app.recordings.tasks import sweep_now
 from app.simulator.platform import CallSpec, Endpoints, Misbehaviour, Platform
-from tests.processes import eventually, gunicorn, huey_worker
+from tests.processes import Served, eventually, gunicorn, huey_worker
 from tests.support import APP_KEY, APP_SECRET, Store
 
 SERVERS = {"s3": "s3_server", "azure": "azure_server", "gs": "gcs_server"}
 
 
-def ruleset(store: Store) -> str:
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"the e2e receiver's 32-byte key!!").decode()
+
+
+class Receiver:
+    """The customer's webhook receiver: what it was sent, each checked with the Standard Webhooks library."""
+
+    def __init__(self):
+        self.received = []
+        app = Flask("receiver")
+
+        @app.post("/hook")
+        def hook():
+            self.received.append(Webhook(WEBHOOK_SECRET).verify(request.get_data(), dict(request.headers)))
+            return "", 204
+
+        self.served = Served(app)
+
+    def of(self, recording_id: str) -> list[str]:
+        return [event["type"] for event in self.received if event["data"].get("id") == recording_id]
+
+
+def ruleset(store: Store, hook: str) -> str:
     destination = {"url": store.url, "sinch_credentials": store.sinch_credentials, "read": store.read}
     rules = [
         {"id": "consent", "when": {"to": "+4670*"},
@@ -35,14 +59,14 @@ def ruleset(store: Store) -> str:
         {"id": "record-all", "record": {"destination": "store"}, "connect": "dialled"},
     ]
     return yaml.safe_dump({"version": 1, "allow_literal_credentials": True, "destinations": {"store": destination},
-                           "rules": rules})
+                           "rules": rules, "webhooks": {"crm": {"url": hook, "secret": WEBHOOK_SECRET}}})
 
 
 class Stack:
     auth = {"Authorization": "Bearer e2e-token"}  # API_TOKENS below
 
-    def __init__(self, platform: Platform, app):
-        self.platform, self.app = platform, app
+    def __init__(self, platform: Platform, app, receiver: Receiver):
+        self.platform, self.app, self.receiver = platform, app, receiver
 
     def call(self, **spec) -> tuple:
         report = self.platform.call(CallSpec(call_id=uuid.uuid4().hex, duration=2, **spec))
@@ -73,17 +97,20 @@ def stack(request, database_url, tmp_path_factory):
     server = request.getfixturevalue(SERVERS[request.param])
     store = Store(request.param, server, f"e2e-{uuid.uuid4().hex[:10]}")
     work = tmp_path_factory.mktemp(f"e2e-{request.param}")
-    (work / "rules.yaml").write_text(ruleset(store))
+    receiver = Receiver()
+    (work / "rules.yaml").write_text(ruleset(store, f"{receiver.served.url}/hook"))
     env = {"DATABASE_URL": database_url, "SINCH_APPLICATION_KEY": APP_KEY, "SINCH_APPLICATION_SECRET": APP_SECRET,
            "RULES_FILE": str(work / "rules.yaml"), "INSTANCE_PATH": str(work / "instance"),
            "WEB_CONCURRENCY": "2", "VERIFY_RETRY_SECONDS": "0.5", "RECORDING_MIN_DURATION_MS": "1000",
-           "API_TOKENS": "e2e-token"}
+           "API_TOKENS": "e2e-token", "WEBHOOKS_ALLOW_HTTP": "true", "WEBHOOKS_ALLOW_HOSTS": "127.0.0.1",
+           "WEBHOOK_POLL_SECONDS": "0.2"}
     endpoints = Endpoints(s3=server.endpoint if store.scheme == "s3" else None,
                           azure=server.endpoint if store.scheme == "azure" else None,
                           gcs=server.endpoint if store.scheme == "gs" else None)
     with gunicorn("wsgi:app", env, work / "web.log") as (base, _), huey_worker(env, work / "worker.log"):
         app = create_app({k: v for k, v in env.items() if k != "WEB_CONCURRENCY"})
-        yield Stack(Platform(f"{base}/sinch/callback", APP_KEY, APP_SECRET, endpoints=endpoints), app)
+        yield Stack(Platform(f"{base}/sinch/callback", APP_KEY, APP_SECRET, endpoints=endpoints), app, receiver)
+    receiver.served.close()
 
 
 def test_a_recorded_call_ends_verified(stack):
@@ -96,6 +123,9 @@ def test_a_recorded_call_ends_verified(stack):
     assert (row.size_bytes, row.sha256) == (upload.size, upload.sha256)
     assert 2000 <= row.duration_ms <= 2300
     assert stack.call_row(call_id).end_result == "ANSWERED"
+    # The worker told the customer's receiver, signed, in order (checked with standardwebhooks).
+    eventually(lambda: "recording.verified" in stack.receiver.of(row.id), "the webhook of the verified recording")
+    assert stack.receiver.of(row.id) == ["recording.requested", "recording.available", "recording.verified"]
 
 
 def test_consent_accepted_records_and_declined_does_not(stack):

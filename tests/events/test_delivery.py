@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 from app.db import db
 from app.events.delivery import Dispatcher
 from app.simulator.audio import audio
+from tests.operator.conftest import sign_in
 from tests.processes import ROOT, Served, eventually
 from tests.support import Flow, Store
 from tests.tcp_proxy import TcpProxy
@@ -286,3 +287,24 @@ def test_the_readme_s_python_and_node_checks_take_a_delivery_and_refuse_a_forger
     assert json.loads(taken.stdout) == json.loads(body)
     forged = run(body.replace(b"requested", b"verified!"))
     assert forged.returncode != 0 and b"No matching signature found" in forged.stderr
+
+
+def test_operators_see_deliveries_in_the_call_view_metrics_and_readyz(make_app, tmp_path, s3_server, queue,
+                                                                     receivers):
+    ok, down = receivers(), receivers()
+    down.answers = [500]
+    flow, dispatcher, _ = service(make_app, tmp_path, s3_server, queue, {
+        "crm": {"url": ok.url, "secret": SECRET}, "pager": {"url": down.url, "secret": SECRET}},
+        SECRET_KEY="operator-pages-test-key")
+    flow.call("wh-ops")
+    round_of(dispatcher)
+    client = flow.app.test_client()
+    sign_in(client, TOKEN)
+    page = client.get("/calls/wh-ops").get_data(as_text=True)
+    assert 'data-event="recording.requested"' in page and "crm: delivered" in page
+    assert "pager: pending" in page and "HTTP 500: no" in page
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'sinch_webhook_deliveries{endpoint="crm",status="delivered"} 1.0' in metrics
+    assert 'sinch_webhook_attempts_total{endpoint="pager",outcome="failed"} 1.0' in metrics
+    assert 'sinch_webhook_oldest_pending_seconds{endpoint="pager"}' in metrics
+    assert client.get("/readyz").json["backlog"]["webhooks_failing"] == 1

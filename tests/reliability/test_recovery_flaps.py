@@ -49,7 +49,8 @@ def test_a_replay_cut_short_by_the_database_resumes_and_nothing_is_stranded(
         assert recover(spool, 900) == 0               # nothing left to import, and still it replays
         db.session.remove()
     assert app.test_client().get("/readyz").json["backlog"] == {"queued": 1, "overdue": 0, "spooled": 0,
-                                                                "replays_pending": 0, "quarantined": 0}
+                                                                "replays_pending": 0, "quarantined": 0,
+                                                                "webhooks_failing": 0}
     assert queue.run(app) == 1
     with app.app_context():
         [recording] = db.session.scalars(select(Recording).where(Recording.call_id == "flap-1")).all()

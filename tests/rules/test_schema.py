@@ -1,3 +1,4 @@
+import base64
 import textwrap
 
 import pytest
@@ -186,3 +187,31 @@ def test_every_problem_is_reported_at_once():
     assert "rules[0].when.sample" in found and "rules[0].record.destination" not in found  # field errors first
     found = problems(DEST + "version: 1\nrules: [{id: a, record: {destination: x}}, {id: a}]")
     assert {"rules[0].record.destination", "rules[1].id"} <= set(found)
+
+
+WEBHOOK_KEY = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+def test_webhooks_load_with_their_key_and_never_show_it():
+    loaded = ruleset("version: 1\nwebhooks:\n  crm: {url: 'https://crm.example/hooks', secret: '${CRM}', "
+                     "events: [recording.verified, 'call.*']}\nrules: [{id: d}]", {"CRM": WEBHOOK_KEY})
+    crm = loaded.webhooks["crm"]
+    assert (crm.url, crm.key, crm.events) == ("https://crm.example/hooks", b"k" * 32, ("recording.verified", "call.*"))
+    assert WEBHOOK_KEY[6:] not in repr(loaded) and "kkkk" not in repr(crm)
+
+
+@pytest.mark.parametrize("webhook, path, fragment", [
+    ("{url: 'https://x.example/h', secret: '${CRM}', events: [recording.verfied]}", "webhooks.crm.events",
+     "'recording.verfied' matches no event type"),
+    ("{url: 'ftp://x.example/h', secret: '${CRM}'}", "webhooks.crm.url", "https:// URL"),
+    ("{url: 'https://x.example/h', secret: '${SHORT}'}", "webhooks.crm.secret", "too short"),
+    ("{url: 'https://x.example/h', secret: '${PLAIN}'}", "webhooks.crm.secret", "whsec_ followed by base64"),
+    ("{url: 'https://x.example/h', secret: 'whsec_a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5'}", "webhooks.crm.secret",
+     "environment reference"),
+    ("{url: 'https://x.example/h'}", "webhooks.crm.secret", "Missing data"),
+])
+def test_webhook_problems_name_the_path_and_the_fix(webhook, path, fragment):
+    env = {"CRM": WEBHOOK_KEY, "SHORT": "whsec_" + base64.b64encode(b"short").decode(), "PLAIN": "hunter2"}
+    found = problems(f"version: 1\nwebhooks:\n  crm: {webhook}\nrules: [{{id: d}}]", env)
+    assert path in found, found
+    assert fragment in " ".join(found[path])
