@@ -25,13 +25,12 @@ class Event(db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     data: Mapped[dict] = mapped_column(JSON, nullable=False)
 
+    # Every index is written by an ICE that records (a page or more of the commit each), so only
+    # what reads need: a recording's events and a call's. The sequencer's work list (seq IS NULL)
+    # and the feed's order come from seq's own unique index; a type filter reads the feed in order.
     __table_args__ = (
         Index("ix_events_recording_id", "recording_id", "seq"),
         Index("ix_events_call_id", "call_id", "seq"),
-        Index("ix_events_type", "type", "seq"),
-        # Only rows still waiting for their place in the feed: the sequencer's work list.
-        Index("ix_events_unsequenced", "created_at", "id", sqlite_where=seq.column.is_(None),
-              postgresql_where=seq.column.is_(None)),
     )
 
 

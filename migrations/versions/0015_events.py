@@ -31,9 +31,6 @@ def upgrade():
     )
     op.create_index('ix_events_recording_id', 'events', ['recording_id', 'seq'])
     op.create_index('ix_events_call_id', 'events', ['call_id', 'seq'])
-    op.create_index('ix_events_type', 'events', ['type', 'seq'])
-    op.create_index('ix_events_unsequenced', 'events', ['created_at', 'id'],
-                    sqlite_where=sa.text('seq IS NULL'), postgresql_where=sa.text('seq IS NULL'))
     sequence = op.create_table(
         'event_sequence',
         sa.Column('name', sa.String(length=16), nullable=False),
