@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from app.db import Prepared, fitted
 from app.events import log as event_log
 from app.recordings import status
-from app.recordings.models import Call, Recording
+from app.recordings.models import ROOM_OPEN, Call, Recording
 from app.recordings.representation import shown
 from app.rules.decide import ANSWERS, PENDING, Decision
 
@@ -48,6 +48,16 @@ def _ice_upsert(dialect: str):
 
 
 _ice_row = Prepared(_ice_upsert, ("call_id", "started_at", *_ICE_COLUMNS))  # every ICE writes it
+
+
+def _room_insert(dialect: str):
+    """INSERT … ON CONFLICT DO NOTHING on the room's open recording (``ux_recordings_room_open``)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(_recordings).on_conflict_do_nothing(index_elements=[_recordings.c.conference_id],
+                                                              index_where=ROOM_OPEN)
 
 
 def save_decision(connection: Connection, decision: Decision, call_id: str, application_key: str | None,
@@ -139,7 +149,7 @@ CREATED = {status.REQUESTED: "recording.requested", status.AVAILABLE: "recording
 
 def new_recording(connection: Connection, *, call_id: str, destination_url: str, requested_at: datetime,
                   initial: str = status.REQUESTED, segment: int | None = None, retain_days: int | None = None,
-                  announced: str | None = None, **columns) -> str:
+                  announced: str | None = None, **columns) -> str | None:
     """Insert one recording row and return its id: the only place recording rows are created.
 
     ``segment`` is the call's next one unless given; ``retain_days`` (the rule's) sets
@@ -148,6 +158,9 @@ def new_recording(connection: Connection, *, call_id: str, destination_url: str,
     log in the same transaction: ``announced`` (``recording.resumed``, ``recording.copied``), else
     ``recording.requested`` or ``recording.available`` by its first status (a file first seen
     ``finished`` has none until it is available).
+
+    A room's recording asked for while the room already has an open one (two first participants
+    deciding at once) is not written: None (``ux_recordings_room_open`` decides, not a read).
     """
     if initial not in status.INITIAL:
         raise ValueError(f"a recording cannot start as {initial!r}")
@@ -157,7 +170,11 @@ def new_recording(connection: Connection, *, call_id: str, destination_url: str,
     values = dict(id=recording_id, call_id=call_id, segment=segment, status=initial, destination_url=destination_url,
                   requested_at=requested_at,
                   retain_until=requested_at + timedelta(days=retain_days) if retain_days else None, **columns)
-    connection.execute(insert(_recordings).values(**values))
+    if values.get("conference_id") and initial == status.REQUESTED:
+        if not connection.execute(_room_insert(connection.dialect.name).values(**values)).rowcount:
+            return None  # the room is being recorded already: its first participant's row stands
+    else:
+        connection.execute(insert(_recordings).values(**values))
     announced = announced or CREATED.get(initial)
     if announced:
         event_log.append(connection, announced, shown(values), recording_id=recording_id, call_id=call_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, false
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UtcDateTime, db
@@ -41,6 +41,10 @@ class Call(db.Model):
     __table_args__ = (Index("ix_calls_conference_id", "conference_id", "ended_at",
                             sqlite_where=conference_id.column.isnot(None),
                             postgresql_where=conference_id.column.isnot(None)),)
+
+
+# The rows of the one-open-recording-per-room constraint (``ux_recordings_room_open``).
+ROOM_OPEN = text("conference_id IS NOT NULL AND status = 'requested' AND expected_by IS NULL")
 
 
 class Recording(db.Model):
@@ -88,6 +92,12 @@ class Recording(db.Model):
         Index("ix_recordings_retain_until", "retain_until"),
         Index("ix_recordings_copied_from", "copied_from"),
         Index("ix_recordings_conference_id", "conference_id", "status"),
+        # A room has one open recording, whatever the race: two first participants deciding at
+        # once both ask Sinch to record it, and only the first row is written (the second one's
+        # file, if Sinch writes one, is catalogued when it is announced). Open: asked for, and
+        # the room not left yet (leaving sets expected_by), so a later session records anew.
+        Index("ux_recordings_room_open", "conference_id", unique=True,
+              sqlite_where=ROOM_OPEN, postgresql_where=ROOM_OPEN),
     )
 
 

@@ -76,6 +76,45 @@ def test_a_room_emptied_and_used_again_gets_a_new_recording(room_app):
     assert len(recordings(room_app, "room-weekly")) == 2
 
 
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_two_first_participants_deciding_at_once_leave_one_open_recording(room_app, monkeypatch):
+    """The race, made certain: both decisions read the room as not recorded (as when both read
+    before either committed), so both replies ask Sinch to record; the database keeps one row,
+    and so one file expected — no false 'missing' later."""
+    import app.callbacks
+
+    monkeypatch.setattr(app.callbacks, "room_recorded", lambda connection, room: False)
+    sinch = SinchClient(room_app.test_client())
+    assert join(sinch, "r1", "race").get("record") is True
+    assert join(sinch, "r2", "race").get("record") is True   # decided blind to r1
+    [row] = recordings(room_app, "room-race")
+    assert row.call_id == "r1" and row.status == "requested"
+    leave(sinch, "r1")
+    leave(sinch, "r2")
+    assert join(sinch, "r3", "race").get("record") is True   # a later session of the room records anew
+    assert sorted(r.call_id for r in recordings(room_app, "room-race")) == ["r1", "r3"]
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_participants_joining_at_the_same_instant_get_one_catalogued_recording(room_app):
+    """From outside, as the issue tried it: participants posting their ICE from threads at once."""
+    import threading
+
+    barrier, answers = threading.Barrier(6), []
+
+    def enter(n):
+        client = SinchClient(room_app.test_client())
+        barrier.wait()
+        answers.append(join(client, f"t{n}", "rush"))
+    threads = [threading.Thread(target=enter, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 6 and all(a["name"] == "connectConf" for a in answers)
+    assert len(recordings(room_app, "room-rush")) == 1
+
+
 def test_long_room_names_map_to_stable_distinct_ids_sinch_takes():
     first, second = "team-" + "x" * 70 + "-north", "team-" + "x" * 70 + "-south"
     assert room_id(first) != room_id(second) and len(room_id(first)) == len(room_id(second)) == 64
