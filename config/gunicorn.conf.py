@@ -16,7 +16,10 @@ import tempfile
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sinch-recorder-metrics-")
 
-from gunicorn import glogging  # noqa: E402
+import json  # noqa: E402
+
+from gunicorn import glogging, util  # noqa: E402
+from werkzeug.http import HTTP_STATUS_CODES  # noqa: E402
 
 from app.logs import json_formatter  # noqa: E402
 from app.settings import SettingsError, default, load_settings  # noqa: E402
@@ -41,8 +44,8 @@ worker_class = "gthread"
 timeout = int(_env("GUNICORN_TIMEOUT"))
 graceful_timeout = 20
 keepalive = 5
-# The longest request line gunicorn allows; the app refuses URLs over 4 094 bytes itself, in the
-# service's JSON error shape (app/web.py), so only lines past this get gunicorn's plain-text 414.
+# The longest request line gunicorn allows; the app refuses URLs over 4 094 bytes itself (app/web.py),
+# and lines past this get gunicorn's own 414 — in the same JSON shape (below).
 limit_request_line = 8190
 forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS")
 accesslog = _env("GUNICORN_ACCESS_LOG")
@@ -107,3 +110,18 @@ def worker_exit(server, worker):
             server.log.info(f"handed {moved} spooled callback(s) on before exiting")
     except Exception as error:  # nothing more can be done on the way out; the file stays
         server.log.error(f"could not hand the spool on ({type(error).__name__}); it stays in the instance folder")
+
+
+def _json_error(sock, status_int, reason, mesg):
+    """gunicorn's own refusals (a request line or headers it cannot take: 400, 414, 431 …) in the
+    service's error shape, ``{"error": {"code", "message"}}``, instead of its HTML page: every
+    answer the API's document lists is JSON. gunicorn calls ``util.write_error`` for them alone;
+    its workers are forked from this process, so they write with this."""
+    code = HTTP_STATUS_CODES.get(status_int, reason).lower().replace(" ", "_")
+    body = json.dumps({"error": {"code": code, "message": mesg or reason}}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin1") + body)
+
+
+util.write_error = _json_error

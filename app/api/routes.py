@@ -22,10 +22,11 @@ def api_blueprint(name: str, import_name: str, description: str):
 
 def documented_failures(blp: Blueprint):
     """``fails(*codes)`` for a blueprint's routes: document the errors a route may answer with,
-    besides 401 (no token) and 400 (a NUL in an id) that every route may: each is an ``ErrorSchema``."""
+    besides 401 (no token), 400 (a NUL in an id) and 414 (a URL over 4 094 bytes) that every
+    route may: each is an ``ErrorSchema``."""
     def fails(*codes: int):
         def decorate(view):
-            for code in sorted({400, 401, *codes}):
+            for code in sorted({400, 401, 414, *codes}):
                 view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
             return view
         return decorate

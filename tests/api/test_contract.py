@@ -42,3 +42,9 @@ def test_every_documented_pattern_has_no_surrogate_in_it(make_app):
     text = json.dumps(document(make_app(API_TOKENS=TOKEN)))
     patterns = re.findall(r'"pattern": "((?:[^"\\]|\\.)*)"', text)
     assert patterns and not [p for p in patterns if re.search(r"\\\\u[dD][89a-fA-F]", p)]
+
+
+def test_every_operation_documents_the_414_the_server_can_give(make_app):
+    paths = document(make_app(API_TOKENS=TOKEN))["paths"]
+    operations = [op for methods in paths.values() for op in methods.values() if isinstance(op, dict)]
+    assert operations and all("414" in op["responses"] for op in operations)
