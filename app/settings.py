@@ -216,6 +216,9 @@ DECLARED: tuple[Setting, ...] = (
             "0: no deadline.", fields.Float(validate=_RANGE(min=0, max=60)), "body_read_seconds"),
     Setting("MAX_CALLBACK_BYTES", "65536", "Larger bodies get 413 (chunked ones too, as they arrive).",
             fields.Integer(validate=_RANGE(min=1024, max=16 * 1024 * 1024)), "max_callback_bytes"),
+    Setting("EVENTS_RETAIN_DAYS", "0", "How long the event log (the feed, the webhooks' events) keeps an event: "
+            "every hour the worker deletes older ones with their deliveries (never one still pending). 0: keep "
+            "them for ever.", fields.Integer(validate=_RANGE(min=0, max=36500)), "events_retain_days"),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "10", "How long a webhook receiver has for its whole answer; anything but a "
             "2xx within it is retried.", fields.Float(validate=_RANGE(min=0.1, max=60)), "webhook_timeout_seconds"),
     Setting("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000", "Seconds before each retry of a webhook "

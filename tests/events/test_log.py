@@ -178,3 +178,32 @@ def test_the_feed_filters_and_refuses_a_cursor_it_did_not_give(make_app):
     assert refused.status_code == 400 and "cursor" in refused.json["error"]["fields"]
     assert client.get("/api/v1/events").status_code == 401
     assert client.get("/api/v1/events/evt_nope", headers=AUTH).status_code == 404
+
+
+def test_retention_prunes_old_events_with_their_deliveries_but_never_a_pending_one(make_app):
+    from datetime import timedelta
+
+    from app.events.delivery import fan_out
+    from app.events.models import WebhookDelivery
+    from app.events.retention import prune_events
+    from app.rules.model import WebhookEndpoint
+
+    app = make_app()
+    long_ago, now = datetime.now(timezone.utc) - timedelta(days=40), datetime.now(timezone.utc)
+    with app.app_context():
+        engine = db.engine
+        with engine.begin() as connection:
+            old = [event_log.append(connection, "call.consent", {}, call_id="old", now=long_ago) for _ in range(3)]
+            fresh = event_log.append(connection, "call.consent", {}, call_id="fresh", now=now)
+        endpoint = {"crm": WebhookEndpoint("crm", "https://crm.example/h", b"k" * 32)}
+        event_log.sequence(engine, fan_out(endpoint, now))
+        with engine.begin() as connection:  # two of the old ones were delivered; one still waits
+            connection.execute(WebhookDelivery.__table__.update().where(
+                WebhookDelivery.event_id.in_(old[:2])).values(status="delivered"))
+        with app.test_request_context():
+            assert prune_events(0, now) == 0  # the default keeps everything
+            assert prune_events(30, now) == 2
+        with engine.connect() as connection:
+            left = set(connection.execute(select(Event.id)).scalars())
+            deliveries = set(connection.execute(select(WebhookDelivery.event_id)).scalars())
+    assert left == {old[2], fresh} and deliveries == {old[2], fresh}
