@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import journal
 from app.db import db
+from app.journal.entries import INSERT, stored_outcomes, write_rows
 from app.recordings.catalogue import _calls, _ice_row, _ice_upsert
 from tests.support import heard
 
@@ -35,8 +36,8 @@ def stored_journal(connection, entry_id: str) -> dict:
 def test_a_prepared_journal_row_is_stored_as_sqlalchemy_stores_it(app):
     by_core, prepared = entry(), entry()
     with app.app_context(), db.engine.begin() as connection:
-        connection.execute(journal._insert, journal.values(by_core))
-        journal._write_rows(connection, [prepared])
+        connection.execute(INSERT, journal.values(by_core))
+        write_rows(connection, [prepared])
         core_row, prepared_row = stored_journal(connection, by_core.entry_id), stored_journal(connection, prepared.entry_id)
     assert prepared_row == {**core_row, "entry_id": prepared.entry_id}
     assert prepared_row["received_at"] == by_core.received_at and prepared_row["body"] == b"\x00\xff{}"
@@ -68,7 +69,7 @@ def test_a_group_is_one_transaction_and_a_bad_member_fails_alone(app):
     with app.app_context():
         failures = journal.store_group([(good, None), (bad, refuse), (other, None)], db.engine)
         with db.engine.connect() as connection:
-            found = journal._stored_outcomes(connection, [good.entry_id, bad.entry_id, other.entry_id])
+            found = stored_outcomes(connection, [good.entry_id, bad.entry_id, other.entry_id])
     assert failures[0] is None and failures[2] is None and isinstance(failures[1], ValueError)
     assert set(found) == {good.entry_id, other.entry_id}  # nothing of the bad one, all of the others
 
@@ -87,7 +88,7 @@ def _write_at_once(app, writer, entries, *, committed_on_return: bool = False) -
             outcome = writer.write(item, None, lambda failure: "stored" if failure is None else "failed", db.engine)
             if committed_on_return:
                 with db.engine.connect() as connection:
-                    if not journal._stored_outcomes(connection, [item.entry_id]):
+                    if not stored_outcomes(connection, [item.entry_id]):
                         outcome = "not committed when its write returned"
             results[item.entry_id] = outcome
 
@@ -163,14 +164,14 @@ def test_a_group_that_does_not_fill_is_committed_when_the_wait_is_over(app):
     with app.app_context():
         assert writer.write(waits, None, lambda failure: failure, db.engine) is None
         with db.engine.connect() as connection:
-            assert journal._stored_outcomes(connection, [waits.entry_id])
+            assert stored_outcomes(connection, [waits.entry_id])
 
 
 def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app):
     once = entry()
     with app.app_context(), db.engine.connect() as connection:
-        journal._write_rows(connection, [once])
+        write_rows(connection, [once])
         with pytest.raises(IntegrityError) as refused:
-            journal._write_rows(connection, [once])  # the same entry id again: the unique index refuses it
+            write_rows(connection, [once])  # the same entry id again: the unique index refuses it
         connection.rollback()
     assert "entry_id" in str(refused.value)
