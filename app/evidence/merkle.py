@@ -1,0 +1,153 @@
+"""The Merkle tree of RFC 9162 §2.1, pure: hashes, proofs, and their verification.
+
+* §2.1.1: a leaf hashes as ``SHA-256(0x00 || entry)``, a node as ``SHA-256(0x01 || left ||
+  right)``, the empty tree as ``SHA-256()``; a tree of ``n`` leaves splits at ``k``, the largest
+  power of two below ``n``.
+* §2.1.3 (inclusion) and §2.1.4 (consistency): proofs are built by the RFC's recursive
+  definitions over a *subtree source* — ``subtree(start, end)``, the hash of the leaves
+  ``[start, end)`` — so a store that keeps its perfect subtrees' hashes answers a proof with
+  O(log n) lookups; verification follows the RFC's algorithms step by step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Sequence
+
+Subtree = Callable[[int, int], bytes]  # the hash of the leaves [start, end)
+
+
+class ProofError(ValueError):
+    """A proof asked for outside the tree, or one that does not verify (the message says which step)."""
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+EMPTY = hashlib.sha256(b"").digest()
+
+
+def split(n: int) -> int:
+    """``k``: the largest power of two smaller than ``n`` (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root(leaves: Sequence[bytes]) -> bytes:
+    """MTH over leaf hashes, bottom up (the same tree as the recursive definition)."""
+    if not leaves:
+        return EMPTY
+    level = list(leaves)
+    while len(level) > 1:  # pair from the left; an odd last node rises as it is
+        level = [node_hash(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def over(leaves: Sequence[bytes]) -> Subtree:
+    """A subtree source over leaf hashes held in memory (tests, small trees)."""
+    return lambda start, end: root(leaves[start:end])
+
+
+def inclusion_path(index: int, size: int, subtree: Subtree) -> list[bytes]:
+    """PATH(m, D[n]) of §2.1.3.1: the sibling hashes from leaf ``index`` up to the root of ``size``."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of {size}")
+    path: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = split(end - start)
+        if index - start < k:
+            path.append(subtree(start + k, end))
+            end = start + k
+        else:
+            path.append(subtree(start, start + k))
+            start += k
+    return path[::-1]  # the RFC lists the lowest sibling first
+
+
+def consistency_path(first: int, second: int, subtree: Subtree) -> list[bytes]:
+    """PROOF(m, D[n]) of §2.1.4.1: what proves the tree of ``first`` leaves a prefix of ``second``'s."""
+    if not 0 < first <= second:
+        raise ProofError(f"no consistency proof from {first} to {second} (0 < first <= second)")
+    if first == second:
+        return []
+    path: list[bytes] = []
+    start, end, whole = 0, second, True
+    m = first
+    while m != end - start:
+        k = split(end - start)
+        if m <= k:
+            path.append(subtree(start + k, end))
+            end = start + k
+        else:
+            path.append(subtree(start, start + k))
+            start, m, whole = start + k, m - k, False
+    if not whole:
+        path.append(subtree(start, end))
+    return path[::-1]
+
+
+def verify_inclusion(entry_hash: bytes, index: int, size: int, path: Sequence[bytes], root_hash: bytes) -> None:
+    """§2.1.3.2; raises :class:`ProofError` naming the failed step."""
+    if index >= size:
+        raise ProofError(f"leaf {index} is not in a tree of {size}")
+    fn, sn, r = index, size - 1, entry_hash
+    for p in path:
+        if sn == 0:
+            raise ProofError("the inclusion path is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError("the inclusion path is shorter than the tree is deep")
+    if r != root_hash:
+        raise ProofError("the inclusion path does not lead to the root hash")
+
+
+def verify_consistency(first: int, second: int, first_hash: bytes, second_hash: bytes,
+                       path: Sequence[bytes]) -> None:
+    """§2.1.4.2; raises :class:`ProofError` naming the failed step."""
+    if not 0 < first <= second:
+        raise ProofError(f"no consistency from {first} to {second}")
+    if first == second:
+        if path:
+            raise ProofError("a tree is consistent with itself by an empty proof")
+        if first_hash != second_hash:
+            raise ProofError("one tree size, two root hashes")
+        return
+    if not path:
+        raise ProofError("the consistency path is empty")
+    path = list(path)
+    if first & (first - 1) == 0:  # an exact power of two: the first tree is a node of the second
+        path.insert(0, first_hash)
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("the consistency path is longer than the tree is deep")
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError("the consistency path is shorter than the tree is deep")
+    if fr != first_hash:
+        raise ProofError("the consistency path does not lead to the first root hash")
+    if sr != second_hash:
+        raise ProofError("the consistency path does not lead to the second root hash")
