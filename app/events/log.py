@@ -63,13 +63,16 @@ def sequence(engine: Engine, on_sequenced: Callable[[Connection, list], None] | 
     """Number every committed event that has no ``seq`` yet, oldest first; how many were numbered.
     ``on_sequenced(connection, rows)`` runs with each batch, in its transaction."""
     total = 0
+    with engine.connect() as connection:  # idle (nothing to number): no write, no lock taken
+        if connection.execute(select(_events.c.id).where(_events.c.seq.is_(None)).limit(1)).first() is None:
+            return total
     while True:
         with engine.begin() as connection:
             # First a write on the one sequence row: no other sequencer passes until this commits.
             connection.execute(update(_sequence).where(_sequence.c.name == SEQUENCE)
                                .values(last=_sequence.c.last))
             last = connection.execute(select(_sequence.c.last).where(_sequence.c.name == SEQUENCE)).scalar()
-            if last is None:  # a database migrated before the row existed cannot be: the migration adds it
+            if last is None:  # migration 0015 inserts the row: without it the database is not migrated
                 raise RuntimeError("the event_sequence row is missing: run flask --app wsgi db upgrade")
             rows = connection.execute(select(_events).where(_events.c.seq.is_(None))
                                       .order_by(_events.c.created_at, _events.c.id).limit(BATCH)).mappings().all()
