@@ -11,7 +11,7 @@ queue), else the worker's app (:func:`use_app`).
 from __future__ import annotations
 
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from flask import has_app_context
@@ -96,6 +96,12 @@ def first_in_slot(name: str, slot: datetime, previous: datetime) -> bool:
         return False
     huey.delete(f"periodic.{name}.{previous:%Y%m%dT%H%M}")
     return True
+
+
+def first_this_hour(name: str, now: datetime) -> bool:
+    """:func:`first_in_slot` for an hourly task: True for the first worker in ``now``'s hour."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return first_in_slot(name, hour, hour - timedelta(hours=1))
 
 
 @huey.task()

@@ -1,6 +1,6 @@
 """Journal retention: callbacks received more than ``JOURNAL_RETAIN_DAYS`` ago leave the journal.
 
-The worker prunes every hour, once across all workers (``first_in_slot``); ``flask journal prune``
+The worker prunes every hour, once across all workers (``first_this_hour``); ``flask journal prune``
 does the same by hand. The catalogue keeps what the calls and recordings need (decision, consent
 and its evidence, every recording's state), so pruning the journal loses only the raw callbacks
 and their replies, and with them what ``flask journal replay`` could re-drive from that time.
@@ -16,7 +16,7 @@ from huey import crontab
 
 from app import journal
 from app.db import db
-from app.tasks import app_context, first_in_slot, huey
+from app.tasks import app_context, first_this_hour, huey
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ def prune_journal(retain_days: int, now: datetime, *, dry_run: bool = False,
 def prune_journal_hourly() -> int | None:
     """Every hour, once across all workers."""
     now = datetime.now(timezone.utc)
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    if not first_in_slot("journal-prune", hour, hour - timedelta(hours=1)):
+    if not first_this_hour("journal-prune", now):
         return None
     with app_context():
         days = current_app.extensions["settings"].journal_retain_days

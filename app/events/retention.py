@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from app.db import db
 from app.events.delivery import PENDING
 from app.events.models import Event, WebhookAttempt, WebhookDelivery
-from app.tasks import app_context, first_in_slot, huey
+from app.tasks import app_context, first_this_hour, huey
 
 log = logging.getLogger(__name__)
 _events, _deliveries, _attempts = Event.__table__, WebhookDelivery.__table__, WebhookAttempt.__table__
@@ -56,8 +56,7 @@ def prune_events(retain_days: int, now: datetime) -> int:
 def prune_events_hourly() -> int | None:
     """Every hour, once across all workers."""
     now = datetime.now(timezone.utc)
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    if not first_in_slot("events-prune", hour, hour - timedelta(hours=1)):
+    if not first_this_hour("events-prune", now):
         return None
     with app_context():
         days = current_app.extensions["settings"].events_retain_days

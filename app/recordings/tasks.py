@@ -23,7 +23,7 @@ from app.recordings.retention import purge
 from app.recordings.verify import Verdict, check
 from app.storage import NotFound, StorageError
 from app.storage.lookup import read_backend
-from app.tasks import app_context, first_in_slot, huey
+from app.tasks import app_context, first_in_slot, first_this_hour, huey
 
 log = logging.getLogger(__name__)
 _table = Recording.__table__
@@ -209,8 +209,7 @@ def sweep_recordings() -> dict[str, int] | None:
 @huey.periodic_task(crontab(minute="17", hour="*"))
 def purge_expired_recordings() -> dict | None:
     """Retention: delete what is past its rule's retain_days, every hour, once across all workers."""
-    hour = _now().replace(minute=0, second=0, microsecond=0)
-    if not first_in_slot("purge", hour, hour - timedelta(hours=1)):
+    if not first_this_hour("purge", _now()):
         return None
     with app_context():
         return purge(current_app.extensions["rules"].current, _now())
