@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 
 from app.db import db, pending_migrations
-from app.events.feed import delivery_state
+from app.events.feed import delivery_state, failing_endpoints
 from app.journal import JournalEntry
 from app.metrics import StateCollector, exposition
 from app.recordings.models import Recording
@@ -76,7 +76,12 @@ def backlog() -> dict:
             "spooled": count(lambda: len(current_app.extensions["sinch_recorder"].spool.waiting())),
             "replays_pending": count(replays_pending),
             "quarantined": count(current_app.extensions["sinch_recorder"].spool.quarantined),
-            "webhooks_failing": count(lambda: webhook_state()["failing_endpoints"])}
+            "webhooks_failing": count(webhooks_failing)}
+
+
+def webhooks_failing() -> int:
+    with db.engine.connect() as connection:
+        return failing_endpoints(connection)
 
 
 def webhook_state() -> dict:

@@ -19,6 +19,7 @@ from app.api.schemas import (
 )
 from app.db import db
 from app.events import delivery, feed
+from app.events import log as event_log
 
 blp, fails = api_blueprint("events", __name__, "The catalogue's events and their webhooks")
 
@@ -58,7 +59,7 @@ def get_event(event_id: str):
 def redeliver(event_id: str):
     """Send an event again to every endpoint subscribed to it (delivered or not): the worker does it."""
     with db.engine.begin() as connection:
-        if feed.detail(connection, event_id) is None:
+        if event_log.one(connection, event_id) is None:
             abort(404, message=f"no event {event_id}; list them at /api/v1/events")
         count = delivery.redeliver(connection, event_id, _endpoints(), datetime.now(timezone.utc))
     return {"event_id": event_id, "deliveries": count}

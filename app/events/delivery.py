@@ -51,11 +51,16 @@ def next_delay(failed_attempts: int, schedule: tuple[float, ...], rng: random.Ra
     return schedule[failed_attempts - 1] * rng.uniform(0.8, 1.2)
 
 
+def _pending(event_id: str, endpoint: str, now: datetime) -> dict:
+    """A new delivery row, due ``now``."""
+    return {"id": uuid.uuid4().hex, "event_id": event_id, "endpoint": endpoint, "status": PENDING, "attempts": 0,
+            "created_at": now, "next_attempt_at": now}
+
+
 def fan_out(endpoints: Mapping, now: datetime) -> Callable[[Connection, list], None]:
     """The sequencer's hook: each numbered event's deliveries, one per subscribed endpoint, due ``now``."""
     def create(connection: Connection, rows: list) -> None:
-        new = [{"id": uuid.uuid4().hex, "event_id": row["id"], "endpoint": name, "status": PENDING, "attempts": 0,
-                "created_at": now, "next_attempt_at": now}
+        new = [_pending(row["id"], name, now)
                for row in rows for name, endpoint in endpoints.items() if webhooks.wants(endpoint.events, row["type"])]
         if new:
             connection.execute(insert(_deliveries), new)
@@ -136,9 +141,7 @@ def redeliver(connection: Connection, event_id: str, endpoints: Mapping, now: da
             _deliveries.c.event_id == event_id, _deliveries.c.endpoint == name)
             .values(status=PENDING, next_attempt_at=now, claimed_until=None)).rowcount
         if not known:
-            connection.execute(insert(_deliveries).values(
-                id=uuid.uuid4().hex, event_id=event_id, endpoint=name, status=PENDING, attempts=0, created_at=now,
-                next_attempt_at=now))
+            connection.execute(insert(_deliveries).values(**_pending(event_id, name, now)))
         count += 1
     return count
 
@@ -180,17 +183,12 @@ class Dispatcher:
                 room = PER_ENDPOINT - self.in_flight.get(name, 0)
             if room <= 0:
                 continue  # this endpoint is busy (slow or dead): the others go on
-            now = self.clock()
-            with self.engine.connect() as connection:
-                ids = due(connection, now, name, room)
-            for delivery_id in ids:
-                if not claim(self.engine, delivery_id, now, self._lease()):
-                    continue  # another sender has it
+            for delivery_id in self._claim(name, room):
                 with self.lock:
                     self.in_flight[name] = self.in_flight.get(name, 0) + 1
-                pool = self.pools.setdefault(name, ThreadPoolExecutor(PER_ENDPOINT,
-                                                                      thread_name_prefix=f"webhook-{name}"))
-                pool.submit(self._attempt, delivery_id, endpoint)
+                if name not in self.pools:  # (setdefault would build an executor every time)
+                    self.pools[name] = ThreadPoolExecutor(PER_ENDPOINT, thread_name_prefix=f"webhook-{name}")
+                self.pools[name].submit(self._attempt, delivery_id, endpoint)
                 started += 1
         return started
 
@@ -201,18 +199,24 @@ class Dispatcher:
             while delivery_id is not None and not self.stopped.is_set():
                 attempt(self.engine, delivery_id, endpoint, self.send, self.settings.webhook_retry_schedule,
                         self.rng, self.clock)
-                delivery_id = self._claim_next(endpoint.name)
+                delivery_id = next(iter(self._claim(endpoint.name, 1)), None)
         except Exception:  # noqa: BLE001 — the claim runs out and the delivery is tried again
             log.exception("webhook attempt failed unexpectedly", extra={"endpoint": endpoint.name})
         finally:
             with self.lock:
                 self.in_flight[endpoint.name] -= 1
 
-    def _claim_next(self, name: str) -> str | None:
-        now = self.clock()
+    def _claim(self, name: str, wanted: int) -> list[str]:
+        """Up to ``wanted`` of the endpoint's due deliveries, claimed (one another sender took is skipped)."""
+        now, claimed = self.clock(), []
         with self.engine.connect() as connection:
             candidates = due(connection, now, name, PER_ENDPOINT)
-        return next((one for one in candidates if claim(self.engine, one, now, self._lease())), None)
+        for one in candidates:
+            if len(claimed) == wanted:
+                break
+            if claim(self.engine, one, now, self._lease()):
+                claimed.append(one)
+        return claimed
 
     def _lease(self) -> timedelta:
         """How long a claim holds: an attempt's connect and its answer may each take the timeout."""

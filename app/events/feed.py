@@ -107,14 +107,18 @@ def delivery_state(connection: Connection, now: datetime) -> dict:
         .group_by(_deliveries.c.endpoint, _attempts.c.error.is_(None))).all()
     oldest = connection.execute(select(_deliveries.c.endpoint, func.min(_deliveries.c.created_at))
                                 .where(_deliveries.c.status == PENDING).group_by(_deliveries.c.endpoint)).all()
+    return {"deliveries": [(endpoint, status, count) for endpoint, status, count in by_status],
+            "attempts": [(endpoint, "ok" if ok else "failed", count) for endpoint, ok, count in attempts],
+            "oldest_pending_seconds": {endpoint: (now - first).total_seconds() for endpoint, first in oldest},
+            "failing_endpoints": failing_endpoints(connection)}
+
+
+def failing_endpoints(connection: Connection) -> int:
+    """How many endpoints' last attempt failed (``/readyz``'s ``webhooks_failing``)."""
     latest = select(_deliveries.c.endpoint, func.max(_attempts.c.at).label("at")) \
         .join(_deliveries, _deliveries.c.id == _attempts.c.delivery_id).group_by(_deliveries.c.endpoint).subquery()
-    failing = connection.execute(
+    return connection.execute(
         select(func.count(func.distinct(latest.c.endpoint))).select_from(latest)
         .join(_deliveries, _deliveries.c.endpoint == latest.c.endpoint)
         .join(_attempts, (_attempts.c.delivery_id == _deliveries.c.id) & (_attempts.c.at == latest.c.at))
         .where(_attempts.c.error.is_not(None))).scalar()
-    return {"deliveries": [(endpoint, status, count) for endpoint, status, count in by_status],
-            "attempts": [(endpoint, "ok" if ok else "failed", count) for endpoint, ok, count in attempts],
-            "oldest_pending_seconds": {endpoint: (now - first).total_seconds() for endpoint, first in oldest},
-            "failing_endpoints": failing}

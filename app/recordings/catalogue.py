@@ -32,15 +32,20 @@ _ICE_COLUMNS = ("application_key", "rule_id", "ruleset_hash", "decision", "facts
 _upserts: dict[str, object] = {}
 
 
+def _dialect_insert(dialect: str):
+    """The INSERT construct with ON CONFLICT of the database in use (SQLite or PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
+
+
 def _ice_upsert(dialect: str):
     """One INSERT … ON CONFLICT DO UPDATE per dialect, built once (both SQLite and PostgreSQL)."""
     statement = _upserts.get(dialect)
     if statement is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        base = dialect_insert(_calls)
+        base = _dialect_insert(dialect)(_calls)
         statement = base.on_conflict_do_update(
             index_elements=[_calls.c.call_id], set_={name: base.excluded[name] for name in _ICE_COLUMNS})
         _upserts[dialect] = statement
@@ -52,12 +57,8 @@ _ice_row = Prepared(_ice_upsert, ("call_id", "started_at", *_ICE_COLUMNS))  # ev
 
 def _room_insert(dialect: str):
     """INSERT … ON CONFLICT DO NOTHING on the room's open recording (``ux_recordings_room_open``)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(_recordings).on_conflict_do_nothing(index_elements=[_recordings.c.conference_id],
-                                                              index_where=ROOM_OPEN)
+    return _dialect_insert(dialect)(_recordings).on_conflict_do_nothing(
+        index_elements=[_recordings.c.conference_id], index_where=ROOM_OPEN)
 
 
 def save_decision(connection: Connection, decision: Decision, call_id: str, application_key: str | None,
