@@ -223,8 +223,8 @@ DECLARED: tuple[Setting, ...] = (
             "2xx within it is retried.", fields.Float(validate=_RANGE(min=0.1, max=60)), "webhook_timeout_seconds"),
     Setting("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000", "Seconds before each retry of a webhook "
             "delivery (comma-separated, each with ±20 % jitter); once spent, the delivery is failed.",
-            fields.String(validate=_url(r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
-                                        "must be seconds separated by commas, e.g. 5,300,1800")),
+            fields.String(validate=validate.Regexp(r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+                                                   error="must be seconds separated by commas, e.g. 5,300,1800")),
             "webhook_retry_schedule", lambda text: tuple(float(part) for part in text.split(","))),
     Setting("WEBHOOKS_ALLOW_HTTP", "false", "Development only: send webhooks over plain http too.", Flag(),
             "webhooks_allow_http"),

@@ -15,7 +15,6 @@ of the road for sending them out.
 from __future__ import annotations
 
 import base64
-import fnmatch
 import hashlib
 import hmac
 import ipaddress
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+
+from app.events.types import matching
 
 MAX_ANSWER = 64 * 1024
 METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
@@ -54,7 +55,7 @@ def body_of(event: dict) -> bytes:
 
 def wants(patterns: tuple[str, ...], event_type: str) -> bool:
     """Does an endpoint subscribed to ``patterns`` (globs; empty: all) take this type?"""
-    return not patterns or any(fnmatch.fnmatchcase(event_type, pattern) for pattern in patterns)
+    return not patterns or event_type in matching(patterns)
 
 
 @dataclass(frozen=True)

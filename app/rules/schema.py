@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import difflib
-import fnmatch
 import hashlib
 import re
 from datetime import time
@@ -21,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from app.events.types import TYPES as EVENT_TYPES
+from app.events.types import TYPES as EVENT_TYPES, matching
 from app.placeholders import Template, TemplateError
 from app.rules.engine import RuleIndex
 from app.rules.matching import PatternSet, Window, parse_days
@@ -449,7 +448,7 @@ def _webhook_secret(secret: str) -> None:
 
 def _event_globs(patterns) -> None:
     for pattern in patterns:
-        if not isinstance(pattern, str) or not any(fnmatch.fnmatchcase(t, pattern) for t in EVENT_TYPES):
+        if not isinstance(pattern, str) or not matching([pattern]):
             raise ValidationError(f"{pattern!r} matches no event type; the types are {', '.join(EVENT_TYPES)} "
                                   "(globs such as recording.* or call.* work)")
 
