@@ -290,8 +290,7 @@ def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry, incom
         entry.outcome, entry.error = reply.outcome, reply.error
         doc, decision, guarded = reply.svaml, reply.decision, None
         if reading.policy is not None:
-            guarded, decision = _guard(event, reply, reading.state, reading.known, reading.policy, reading.ruleset,
-                                       runtime, entry)
+            guarded, decision = _guard(event, reply, reading, runtime, entry)
             doc = guarded.svaml
         if decision is not None:
             entry.rule_id, entry.decision = decision.rule_id, decision.record()
@@ -305,11 +304,12 @@ def _dispatch(event: dict, runtime: CallbackRuntime, entry: journal.Entry, incom
     return Outgoing(200, b""), None, None
 
 
-def _guard(event: dict, reply, state: dict | None, known: bool, policy, ruleset: Ruleset, runtime: CallbackRuntime,
+def _guard(event: dict, reply, reading: Reading, runtime: CallbackRuntime,
            entry: journal.Entry) -> tuple["sensitive.Guarded", Decision | None]:
     """The reply with the recording paused around its sensitive menus (:func:`sensitive.guard`),
     and the decision with the segment a resumed recording of the rules' opens."""
     decision, kind = reply.decision, event["event"]
+    state, known, ruleset = reading.state, reading.known, reading.ruleset
     stored = (state or {}).get("sensitive") if known else {"paused": None}
     paused = (stored or {}).get("paused")
     ours_running = bool(state and ((state.get("decision") or {}).get("destination_keys")) and not paused) or (
@@ -338,7 +338,7 @@ def _guard(event: dict, reply, state: dict | None, known: bool, policy, ruleset:
         sealer = _sealer(runtime, entry.application_key)
         return sealer.seal(options) if sealer is not None else None
 
-    guarded = sensitive.guard(reply.svaml, kind, stored, policy, datetime.now(timezone.utc).isoformat(),
+    guarded = sensitive.guard(reply.svaml, kind, stored, reading.policy, datetime.now(timezone.utc).isoformat(),
                               ours_running=ours_running, ours_started=ours_started, ours_flag=ours_flag,
                               resume_options=resume_options, seal=seal)
     if guarded.problem:
