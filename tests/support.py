@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import tempfile
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from flask import Flask, request
 from sqlalchemy import event, select
+from standardwebhooks import Webhook
 from sqlalchemy.engine import make_url
 
 from app.db import db
@@ -28,6 +31,7 @@ from app.simulator.audio import audio
 from app.sinch.signing import sign
 from app.storage import parse_location, reader
 from tests import storage_servers as servers
+from tests.processes import Served
 
 APP_KEY = "669E367E-6BBA-48AB-AF15-266871C28135"
 APP_SECRET = "BeIukql3pTKJ8RGL5zo0DA=="
@@ -287,3 +291,38 @@ class Flow:
         row = self.one(call_id=callid)
         assert row.status == "verified", row.failure_reason
         return row
+
+
+class Receiver:
+    """A webhook receiver: keeps what it is sent, answers as told (``answers``: statuses in turn,
+    then 200); ``hold`` makes it wait before answering until released."""
+
+    def __init__(self, secret: str):
+        self.secret, self.received, self.answers = secret, [], []
+        self.hold = threading.Event()
+        self.hold.set()
+        app = Flask("receiver")
+
+        @app.post("/hook")
+        def hook():
+            self.received.append((dict(request.headers), request.get_data()))
+            self.hold.wait(30)
+            status = self.answers.pop(0) if self.answers else 200
+            if status in (301, 302, 307, 308):
+                return "", status, {"Location": "http://127.0.0.1:9/elsewhere"}
+            return ("no" if status >= 400 else "ok"), status
+
+        self.served = Served(app)
+        self.url = f"{self.served.url}/hook"
+
+    def events(self) -> list[dict]:
+        """What arrived, each verified by the Standard Webhooks library (it raises on a bad one)."""
+        return [Webhook(self.secret).verify(body, headers) for headers, body in self.received]
+
+    def of(self, recording_id: str) -> list[str]:
+        """The types of the events about one recording, in the order they arrived."""
+        return [event["type"] for event in self.events() if event["data"].get("id") == recording_id]
+
+    def close(self):
+        self.hold.set()
+        self.served.close()

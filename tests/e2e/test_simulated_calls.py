@@ -11,40 +11,20 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from flask import Flask, request
 from sqlalchemy import select
-from standardwebhooks import Webhook
 
 from app import create_app
 from app.db import db
 from app.recordings.models import Call, Recording
 from app.recordings.tasks import sweep_now
 from app.simulator.platform import CallSpec, Endpoints, Misbehaviour, Platform
-from tests.processes import Served, eventually, gunicorn, huey_worker
-from tests.support import APP_KEY, APP_SECRET, Store
+from tests.processes import eventually, gunicorn, huey_worker
+from tests.support import APP_KEY, APP_SECRET, Receiver, Store
 
 SERVERS = {"s3": "s3_server", "azure": "azure_server", "gs": "gcs_server"}
 
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"the e2e receiver's 32-byte key!!").decode()
-
-
-class Receiver:
-    """The customer's webhook receiver: what it was sent, each checked with the Standard Webhooks library."""
-
-    def __init__(self):
-        self.received = []
-        app = Flask("receiver")
-
-        @app.post("/hook")
-        def hook():
-            self.received.append(Webhook(WEBHOOK_SECRET).verify(request.get_data(), dict(request.headers)))
-            return "", 204
-
-        self.served = Served(app)
-
-    def of(self, recording_id: str) -> list[str]:
-        return [event["type"] for event in self.received if event["data"].get("id") == recording_id]
 
 
 def ruleset(store: Store, hook: str) -> str:
@@ -97,8 +77,8 @@ def stack(request, database_url, tmp_path_factory):
     server = request.getfixturevalue(SERVERS[request.param])
     store = Store(request.param, server, f"e2e-{uuid.uuid4().hex[:10]}")
     work = tmp_path_factory.mktemp(f"e2e-{request.param}")
-    receiver = Receiver()
-    (work / "rules.yaml").write_text(ruleset(store, f"{receiver.served.url}/hook"))
+    receiver = Receiver(WEBHOOK_SECRET)
+    (work / "rules.yaml").write_text(ruleset(store, receiver.url))
     env = {"DATABASE_URL": database_url, "SINCH_APPLICATION_KEY": APP_KEY, "SINCH_APPLICATION_SECRET": APP_SECRET,
            "RULES_FILE": str(work / "rules.yaml"), "INSTANCE_PATH": str(work / "instance"),
            "WEB_CONCURRENCY": "2", "VERIFY_RETRY_SECONDS": "0.5", "RECORDING_MIN_DURATION_MS": "1000",
@@ -110,7 +90,7 @@ def stack(request, database_url, tmp_path_factory):
     with gunicorn("wsgi:app", env, work / "web.log") as (base, _), huey_worker(env, work / "worker.log"):
         app = create_app({k: v for k, v in env.items() if k != "WEB_CONCURRENCY"})
         yield Stack(Platform(f"{base}/sinch/callback", APP_KEY, APP_SECRET, endpoints=endpoints), app, receiver)
-    receiver.served.close()
+    receiver.close()
 
 
 def test_a_recorded_call_ends_verified(stack):

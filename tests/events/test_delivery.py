@@ -10,21 +10,19 @@ import base64
 import json
 import os
 import subprocess
-import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
-from flask import Flask, request
 from standardwebhooks import Webhook
 
 from app.db import db
 from app.events.delivery import Dispatcher
 from app.simulator.audio import audio
 from tests.operator.conftest import sign_in
-from tests.processes import ROOT, Served, eventually
-from tests.support import Flow, Store
+from tests.processes import ROOT, eventually
+from tests.support import Flow, Receiver, Store
 from tests.tcp_proxy import TcpProxy
 from tests.test_readme import fenced
 
@@ -33,37 +31,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MODULES = ROOT / "tests" / "servers" / "node_modules"
 SECRET = "whsec_" + base64.b64encode(b"a receiver's secret, 32 bytes!!!").decode()
 OTHER = "whsec_" + base64.b64encode(b"another receiver's secret 32 b!!").decode()
-
-
-class Receiver:
-    """A webhook receiver: keeps what it is sent, answers as told (``answers``: statuses in turn,
-    then 200); ``hold`` makes it wait before answering until released."""
-
-    def __init__(self, secret: str = SECRET):
-        self.secret, self.received, self.answers = secret, [], []
-        self.hold = threading.Event()
-        self.hold.set()
-        app = Flask("receiver")
-
-        @app.post("/hook")
-        def hook():
-            self.received.append((dict(request.headers), request.get_data()))
-            self.hold.wait(30)
-            status = self.answers.pop(0) if self.answers else 200
-            if status in (301, 302, 307, 308):
-                return "", status, {"Location": "http://127.0.0.1:9/elsewhere"}
-            return ("no" if status >= 400 else "ok"), status
-
-        self.served = Served(app)
-        self.url = f"{self.served.url}/hook"
-
-    def events(self) -> list[dict]:
-        """What arrived, each verified by the Standard Webhooks library (it raises on a bad one)."""
-        return [Webhook(self.secret).verify(body, headers) for headers, body in self.received]
-
-    def close(self):
-        self.hold.set()
-        self.served.close()
 
 
 @pytest.fixture
