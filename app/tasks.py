@@ -10,11 +10,13 @@ queue), else the worker's app (:func:`use_app`).
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from typing import Callable
 
-from flask import has_app_context
+from flask import current_app, has_app_context
 from huey import Huey
 from huey.storage import BaseStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
@@ -102,6 +104,22 @@ def first_this_hour(name: str, now: datetime) -> bool:
     """:func:`first_in_slot` for an hourly task: True for the first worker in ``now``'s hour."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     return first_in_slot(name, hour, hour - timedelta(hours=1))
+
+
+def prune_this_hour(slot: str, setting: str, prune: Callable[[int, datetime], int], done: str,
+                    logger: logging.Logger) -> int | None:
+    """An hourly retention task's body: the first worker this hour only runs ``prune(days, now)``
+    with the days of ``setting`` and, when it deleted anything, logs ``done``; how many (None:
+    another worker has this hour)."""
+    now = datetime.now(timezone.utc)
+    if not first_this_hour(slot, now):
+        return None
+    with app_context():
+        days = getattr(current_app.extensions["settings"], setting)
+        deleted = prune(days, now)
+    if deleted:
+        logger.info(done, extra={"deleted": deleted, "retain_days": days})
+    return deleted
 
 
 @huey.task()

@@ -1,6 +1,6 @@
 """Journal retention: callbacks received more than ``JOURNAL_RETAIN_DAYS`` ago leave the journal.
 
-The worker prunes every hour, once across all workers (``first_this_hour``); ``flask journal prune``
+The worker prunes every hour, once across all workers (``tasks.prune_this_hour``); ``flask journal prune``
 does the same by hand. The catalogue keeps what the calls and recordings need (decision, consent
 and its evidence, every recording's state), so pruning the journal loses only the raw callbacks
 and their replies, and with them what ``flask journal replay`` could re-drive from that time.
@@ -9,14 +9,13 @@ and their replies, and with them what ``flask journal replay`` could re-drive fr
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from flask import current_app
 from huey import crontab
 
 from app import journal
 from app.db import db
-from app.tasks import app_context, first_this_hour, huey
+from app.tasks import huey, prune_this_hour
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +37,4 @@ def prune_journal(retain_days: int, now: datetime, *, dry_run: bool = False,
 @huey.periodic_task(crontab(minute="41", hour="*"))
 def prune_journal_hourly() -> int | None:
     """Every hour, once across all workers."""
-    now = datetime.now(timezone.utc)
-    if not first_this_hour("journal-prune", now):
-        return None
-    with app_context():
-        days = current_app.extensions["settings"].journal_retain_days
-        deleted = prune_journal(days, now)
-    if deleted:
-        log.info("journal pruned", extra={"deleted": deleted, "retain_days": days})
-    return deleted
+    return prune_this_hour("journal-prune", "journal_retain_days", prune_journal, "journal pruned", log)

@@ -10,16 +10,15 @@ across all workers.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from flask import current_app
 from huey import crontab
 from sqlalchemy import delete, select
 
 from app.db import db
 from app.events.delivery import PENDING
 from app.events.models import Event, WebhookAttempt, WebhookDelivery
-from app.tasks import app_context, first_this_hour, huey
+from app.tasks import huey, prune_this_hour
 
 log = logging.getLogger(__name__)
 _events, _deliveries, _attempts = Event.__table__, WebhookDelivery.__table__, WebhookAttempt.__table__
@@ -55,12 +54,4 @@ def prune_events(retain_days: int, now: datetime) -> int:
 @huey.periodic_task(crontab(minute="47", hour="*"))
 def prune_events_hourly() -> int | None:
     """Every hour, once across all workers."""
-    now = datetime.now(timezone.utc)
-    if not first_this_hour("events-prune", now):
-        return None
-    with app_context():
-        days = current_app.extensions["settings"].events_retain_days
-        deleted = prune_events(days, now)
-    if deleted:
-        log.info("event log pruned", extra={"deleted": deleted, "retain_days": days})
-    return deleted
+    return prune_this_hour("events-prune", "events_retain_days", prune_events, "event log pruned", log)
