@@ -11,6 +11,8 @@ from flask import Flask
 from app.callbacks.commands import cli as journal_cli
 from app.db import explain_database_error
 from app.events.cli import cli as webhooks_cli
+from app.evidence.cli import bundle_command
+from app.evidence.cli import cli as evidence_cli
 from app.logs import logging_command, running_a_command, verbose_option
 from app.recordings.cli import destinations_cli, recordings_cli
 from app.rules.cli import cli as rules_cli
@@ -20,8 +22,9 @@ from app.tunnel import tunnel_command
 
 
 def init_app(app: Flask) -> None:
+    recordings_cli.add_command(bundle_command)  # flask recordings evidence ID: the evidence room's
     for command in (journal_cli, recordings_cli, destinations_cli, tunnel_command, rules_cli, simulator_cli,
-                    settings_cli, webhooks_cli):
+                    settings_cli, webhooks_cli, evidence_cli):
         app.cli.add_command(command)
         for each in _commands_in(command):
             verbose_option(each)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from marshmallow import Schema, ValidationError, fields, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,23 @@ class Applications(fields.String):
             except ValidationError as error:
                 raise ValidationError(f"entry {position}: the secret {error.messages[0]}")
         return pairs
+
+
+class SigningKey(fields.String):
+    """The standard base64 of a raw 32-byte Ed25519 private key (empty: none); the key itself."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            return None
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("is not standard base64 (make one with flask evidence keygen)") from None
+        if len(raw) != 32:
+            raise ValidationError(f"holds {len(raw)} bytes, not the 32 of an Ed25519 private key "
+                                  "(make one with flask evidence keygen)")
+        return Ed25519PrivateKey.from_private_bytes(raw)
 
 
 class JsonObject(fields.String):
@@ -219,6 +237,11 @@ DECLARED: tuple[Setting, ...] = (
     Setting("EVENTS_RETAIN_DAYS", "0", "How long the event log (the feed, the webhooks' events) keeps an event: "
             "every hour the worker deletes older ones with their deliveries (never one still pending). 0: keep "
             "them for ever.", fields.Integer(validate=_RANGE(min=0, max=36500)), "events_retain_days"),
+    Setting("EVIDENCE_SIGNING_KEY", "", "The transparency log's Ed25519 private key, standard base64 of its raw 32 "
+            "bytes (flask evidence keygen makes one). Unset: the log is off.", SigningKey(), "evidence_signing_key"),
+    Setting("EVIDENCE_STH_SECONDS", "60", "How often the worker signs a new tree head of the transparency log, "
+            "when the log grew (it looks every minute).", fields.Integer(validate=_RANGE(min=60, max=86400)),
+            "evidence_sth_seconds"),
     Setting("WEBHOOK_TIMEOUT_SECONDS", "10", "How long a webhook receiver has for its whole answer; anything but a "
             "2xx within it is retried.", fields.Float(validate=_RANGE(min=0.1, max=60)), "webhook_timeout_seconds"),
     Setting("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000", "Seconds before each retry of a webhook "

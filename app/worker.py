@@ -18,6 +18,7 @@ from huey.consumer_options import ConsumerConfig, OptionParserHandler
 import app.callbacks.pruning  # noqa: F401  (the task modules the consumer runs)
 import app.callbacks.recovery  # noqa: F401
 import app.events.retention  # noqa: F401
+import app.evidence.tasks  # noqa: F401
 import app.recordings.tasks  # noqa: F401
 from app import create_app, tasks
 from app.events.delivery import dispatcher

@@ -17,7 +17,8 @@ import pytest
 
 from app import create_app, tasks
 from app.db import db
-from app.events.models import Event, WebhookAttempt, WebhookDelivery
+from app.events.models import Event, EventSequence, WebhookAttempt, WebhookDelivery
+from app.evidence.models import EvidenceLeaf, EvidenceNode, TreeHead
 from app.journal import JournalEntry
 from app.recordings.models import Call, CopyJob, Recording
 from app.settings import load_settings
@@ -90,8 +91,10 @@ def make_app(database_url, tmp_path):
 
     first = factory()
     with first.app_context():
-        for model in (JournalEntry, Recording, Call, CopyJob, Event, WebhookDelivery, WebhookAttempt):
+        for model in (JournalEntry, Recording, Call, CopyJob, Event, WebhookDelivery, WebhookAttempt, EvidenceLeaf,
+                      EvidenceNode, TreeHead):
             db.session.execute(model.__table__.delete())
+        db.session.execute(EventSequence.__table__.update().where(EventSequence.name == "evidence").values(last=0))
         db.session.commit()
     spool = first.extensions["sinch_recorder"].spool  # with Redis, the spool is shared by the run
     if spool.redis is not None:

@@ -10,7 +10,7 @@ from flask import Flask
 from flask_smorest import Api as SmorestApi
 from werkzeug.exceptions import HTTPException
 
-from app.api import events, recordings
+from app.api import events, evidence, recordings
 from app.api.schemas import ErrorSchema
 from app.errors import http_error
 from app.sinch.client import ManageCallClient
@@ -36,6 +36,7 @@ def init_app(app: Flask) -> Api:
     api = Api(app)
     api.register_blueprint(recordings.blp)
     api.register_blueprint(events.blp)
+    api.register_blueprint(evidence.blp)
     # What CopyArgs checks in code (validates_schema), said in the document too: a destination
     # profile (with an optional key, no credentials), or a target URL with the credentials that write there.
     api.spec.components.schemas["CopyArgs"]["oneOf"] = [

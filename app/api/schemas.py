@@ -278,3 +278,80 @@ class WebhookHealthSchema(Schema):
 
 class WebhookListSchema(Schema):
     data = fields.List(fields.Nested(WebhookHealthSchema))
+
+
+# --------------------------------------------------------------------------- the transparency log
+
+_LEAF = validate.Range(min=0, max=2**53)
+_SIZE = validate.Range(min=1, max=2**53)
+_B64 = {"description": "standard base64"}
+
+
+class EvidenceKeySchema(Schema):
+    log_id = fields.String(metadata={"description": "hex SHA-256 of the raw public key"})
+    algorithm = fields.String(metadata={"enum": ["Ed25519"]})
+    public_key = fields.String(metadata={"description": "the raw 32-byte Ed25519 public key, standard base64"})
+
+
+class TreeHeadSchema(Schema):
+    log_id = fields.String(required=True)
+    tree_size = fields.Integer(required=True)
+    timestamp = fields.Integer(required=True, metadata={"description": "milliseconds since the epoch"})
+    root_hash = fields.String(required=True, metadata=_B64)
+    signature = fields.String(required=True, metadata={
+        "description": "Ed25519 over the RFC 8785 JSON of the other four fields, standard base64"})
+
+
+class TreeHeadArgs(Schema):
+    tree_size = fields.Integer(validate=_SIZE, metadata={"description": "a kept head's size"})
+
+
+class EntriesArgs(Schema):
+    start = fields.Integer(required=True, validate=_LEAF)
+    end = fields.Integer(required=True, validate=_SIZE, metadata={
+        "description": "exclusive; at most 1000 entries are given a call (none when end <= start)"})
+
+
+class LeafSchema(Schema):
+    leaf_index = fields.Integer()
+    entry = fields.String(metadata={"description": "the exact bytes hashed (the event's RFC 8785 JSON), base64"})
+
+
+class EntriesSchema(Schema):
+    entries = fields.List(fields.Nested(LeafSchema))
+
+
+class InclusionArgs(Schema):
+    leaf_index = fields.Integer(required=True, validate=_LEAF)
+    tree_size = fields.Integer(required=True, validate=_SIZE)
+
+
+class InclusionSchema(Schema):
+    leaf_index = fields.Integer()
+    tree_size = fields.Integer()
+    inclusion_path = fields.List(fields.String(metadata=_B64), metadata={"description": "RFC 9162 §2.1.3, lowest first"})
+
+
+class ConsistencyArgs(Schema):
+    first = fields.Integer(required=True, validate=_SIZE)
+    second = fields.Integer(required=True, validate=_SIZE)
+
+
+class ConsistencySchema(Schema):
+    first = fields.Integer()
+    second = fields.Integer()
+    consistency_path = fields.List(fields.String(metadata=_B64), metadata={"description": "RFC 9162 §2.1.4"})
+
+
+class BundleEntrySchema(LeafSchema):
+    inclusion_path = fields.List(fields.String(metadata=_B64))
+
+
+class BundleSchema(Schema):
+    format = fields.String(metadata={"enum": ["sinch-recorder-evidence/1"]})
+    recording = fields.Dict(metadata={"description": "what is claimed of the recording: id, call_id, "
+                                                     "destination_url, status, sha256, size_bytes, duration_ms, "
+                                                     "rule_id, ruleset_hash, consent"})
+    entries = fields.List(fields.Nested(BundleEntrySchema))
+    sth = fields.Nested(TreeHeadSchema)
+    public_key = fields.String(metadata=_B64)

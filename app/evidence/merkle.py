@@ -3,10 +3,11 @@
 * §2.1.1: a leaf hashes as ``SHA-256(0x00 || entry)``, a node as ``SHA-256(0x01 || left ||
   right)``, the empty tree as ``SHA-256()``; a tree of ``n`` leaves splits at ``k``, the largest
   power of two below ``n``.
-* §2.1.3 (inclusion) and §2.1.4 (consistency): proofs are built by the RFC's recursive
-  definitions over a *subtree source* — ``subtree(start, end)``, the hash of the leaves
-  ``[start, end)`` — so a store that keeps its perfect subtrees' hashes answers a proof with
-  O(log n) lookups; verification follows the RFC's algorithms step by step.
+* §2.1.3 (inclusion) and §2.1.4 (consistency): a proof is first the list of ranges ``[start,
+  end)`` the RFC's recursive definitions name, then their hashes: from a *subtree source*
+  (``subtree(start, end)``, here or in tests) or from a store of the perfect subtrees' hashes,
+  into which every range splits (:func:`perfect`), so a proof costs O(log n) lookups;
+  verification follows the RFC's algorithms step by step.
 """
 
 from __future__ import annotations
@@ -53,43 +54,81 @@ def over(leaves: Sequence[bytes]) -> Subtree:
     return lambda start, end: root(leaves[start:end])
 
 
-def inclusion_path(index: int, size: int, subtree: Subtree) -> list[bytes]:
-    """PATH(m, D[n]) of §2.1.3.1: the sibling hashes from leaf ``index`` up to the root of ``size``."""
+def perfect(start: int, end: int) -> list[tuple[int, int]]:
+    """The range ``[start, end)`` of a tree as the perfect subtrees it is made of, largest first:
+    ``(start, level)`` for the ``2**level`` leaves from ``start``. Every range a proof or a root
+    asks for splits so (its start is a multiple of its left part's size), and its hash is the
+    right fold of those parts' hashes (:func:`fold`)."""
+    parts = []
+    while end - start > 1 and (end - start) & (end - start - 1):
+        k = split(end - start)
+        parts.append((start, k.bit_length() - 1))
+        start += k
+    parts.append((start, (end - start).bit_length() - 1))
+    return parts
+
+
+def node_id(start: int, level: int) -> int:
+    """The perfect subtree of ``2**level`` leaves from ``start``, numbered in order (a leaf ``i`` is
+    ``2 * i``, the node over leaves 0 and 1 is 1 …): one key for a store of node hashes."""
+    return 2 * start + (1 << level) - 1
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """The hash of a range from its :func:`perfect` parts' hashes."""
+    result = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        result = node_hash(left, result)
+    return result
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """PATH(m, D[n]) of §2.1.3.1 as the ranges ``[start, end)`` whose hashes it lists, lowest first."""
     if not 0 <= index < size:
         raise ProofError(f"leaf {index} is not in a tree of {size}")
-    path: list[bytes] = []
+    ranges: list[tuple[int, int]] = []
     start, end = 0, size
     while end - start > 1:
         k = split(end - start)
         if index - start < k:
-            path.append(subtree(start + k, end))
+            ranges.append((start + k, end))
             end = start + k
         else:
-            path.append(subtree(start, start + k))
+            ranges.append((start, start + k))
             start += k
-    return path[::-1]  # the RFC lists the lowest sibling first
+    return ranges[::-1]  # the RFC lists the lowest sibling first
 
 
-def consistency_path(first: int, second: int, subtree: Subtree) -> list[bytes]:
-    """PROOF(m, D[n]) of §2.1.4.1: what proves the tree of ``first`` leaves a prefix of ``second``'s."""
+def consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
+    """PROOF(m, D[n]) of §2.1.4.1 as ranges: what proves the tree of ``first`` leaves a prefix of ``second``'s."""
     if not 0 < first <= second:
         raise ProofError(f"no consistency proof from {first} to {second} (0 < first <= second)")
     if first == second:
         return []
-    path: list[bytes] = []
+    ranges: list[tuple[int, int]] = []
     start, end, whole = 0, second, True
     m = first
     while m != end - start:
         k = split(end - start)
         if m <= k:
-            path.append(subtree(start + k, end))
+            ranges.append((start + k, end))
             end = start + k
         else:
-            path.append(subtree(start, start + k))
+            ranges.append((start, start + k))
             start, m, whole = start + k, m - k, False
     if not whole:
-        path.append(subtree(start, end))
-    return path[::-1]
+        ranges.append((start, end))
+    return ranges[::-1]
+
+
+def inclusion_path(index: int, size: int, subtree: Subtree) -> list[bytes]:
+    """PATH(m, D[n]): the sibling hashes from leaf ``index`` up to the root of ``size``."""
+    return [subtree(start, end) for start, end in inclusion_ranges(index, size)]
+
+
+def consistency_path(first: int, second: int, subtree: Subtree) -> list[bytes]:
+    """PROOF(m, D[n]): the hashes proving the tree of ``first`` leaves a prefix of ``second``'s."""
+    return [subtree(start, end) for start, end in consistency_ranges(first, second)]
 
 
 def verify_inclusion(entry_hash: bytes, index: int, size: int, path: Sequence[bytes], root_hash: bytes) -> None:

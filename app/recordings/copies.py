@@ -311,7 +311,7 @@ def _finish(engine, job_id: str, moment: datetime, **values) -> None:
 def _catalogue(engine, source: Mapping, target: Target, verdict, job_id: str, method: str,
                moment: datetime) -> str:
     """The copy as a verified recording of its own, with lineage to the source."""
-    keep = ("call_id", "conference_id", "segment", "rule_id", "format", "mode", "transcription_url")
+    keep = ("call_id", "conference_id", "segment", "rule_id", "ruleset_hash", "format", "mode", "transcription_url")
     with engine.begin() as connection:
         copy_id = new_recording(connection, initial=status.AVAILABLE, destination=target.destination,
                                 destination_url=target.location.uri, copied_from=source["id"], requested_at=moment,

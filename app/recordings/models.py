@@ -56,6 +56,7 @@ class Recording(db.Model):
     segment: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     rule_id: Mapped[str | None] = mapped_column(String(64))
+    ruleset_hash: Mapped[str | None] = mapped_column(String(64))  # the ruleset that decided it
     destination: Mapped[str | None] = mapped_column(String(64))   # the ruleset's destination name
     destination_url: Mapped[str] = mapped_column(String(1024), nullable=False, unique=True)
     format: Mapped[str] = mapped_column(String(8), nullable=False)

@@ -20,6 +20,8 @@ class RecordingSchema(Schema):
     segment = fields.Integer()
     status = fields.String()  # the API's document lists the values (app.api.schemas)
     rule_id = fields.String(allow_none=True)
+    ruleset_hash = fields.String(allow_none=True, metadata={
+        "description": "the hash of the ruleset that decided it, as flask rules check prints it"})
     destination_url = fields.String()
     format = fields.String()
     size_bytes = fields.Integer(allow_none=True)

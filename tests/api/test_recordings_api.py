@@ -12,7 +12,7 @@ T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 FIELDS = {"id", "call_id", "conference_id", "segment", "status", "rule_id", "destination_url", "format",
           "size_bytes", "duration_ms", "sha256", "content_type", "requested_at", "finished_at", "available_at",
           "verified_at", "failure_reason", "pending_reason", "transcription_url", "retain_until", "legal_hold",
-          "deletion", "copied_from"}
+          "deletion", "copied_from", "ruleset_hash"}
 
 
 @pytest.fixture

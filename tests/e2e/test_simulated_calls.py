@@ -18,6 +18,8 @@ from app.db import db
 from app.recordings.models import Call, Recording
 from app.recordings.tasks import sweep_now
 from app.simulator.platform import CallSpec, Endpoints, Misbehaviour, Platform
+from tests.evidence.test_bundle import both_verifiers
+from tests.evidence.test_log import KEY as EVIDENCE_KEY
 from tests.processes import eventually, gunicorn, huey_worker
 from tests.support import APP_KEY, APP_SECRET, Receiver, Store
 
@@ -83,7 +85,7 @@ def stack(request, database_url, tmp_path_factory):
            "RULES_FILE": str(work / "rules.yaml"), "INSTANCE_PATH": str(work / "instance"),
            "WEB_CONCURRENCY": "2", "VERIFY_RETRY_SECONDS": "0.5", "RECORDING_MIN_DURATION_MS": "1000",
            "API_TOKENS": "e2e-token", "WEBHOOKS_ALLOW_HTTP": "true", "WEBHOOKS_ALLOW_HOSTS": "127.0.0.1",
-           "WEBHOOK_POLL_SECONDS": "0.2"}
+           "WEBHOOK_POLL_SECONDS": "0.2", "EVIDENCE_SIGNING_KEY": EVIDENCE_KEY}
     endpoints = Endpoints(s3=server.endpoint if store.scheme == "s3" else None,
                           azure=server.endpoint if store.scheme == "azure" else None,
                           gcs=server.endpoint if store.scheme == "gs" else None)
@@ -106,6 +108,25 @@ def test_a_recorded_call_ends_verified(stack):
     # The worker told the customer's receiver, signed, in order (checked with standardwebhooks).
     eventually(lambda: "recording.verified" in stack.receiver.of(row.id), "the webhook of the verified recording")
     assert stack.receiver.of(row.id) == ["recording.requested", "recording.available", "recording.verified"]
+
+
+def test_a_consented_call_s_evidence_bundle_verifies_with_both_verifiers(stack, tmp_path):
+    """A call recorded after the caller pressed 1, through gunicorn, the worker and the store:
+    its bundle proves the file's SHA-256, the rule, the ruleset and the consent."""
+    report, call_id = stack.call(to="+46701234567", press="1")
+    assert report.ok, report.problems
+    [row] = stack.settled(call_id)
+    eventually(lambda: "recording.verified" in stack.receiver.of(row.id), "the verified event numbered")
+    runner = stack.app.test_cli_runner()
+    assert runner.invoke(args=["evidence", "sign"]).exit_code == 0  # the worker would within a minute
+    result = runner.invoke(args=["recordings", "evidence", row.id, "-o", str(tmp_path / "bundle.json")])
+    assert result.exit_code == 0, result.output
+    claimed = yaml.safe_load((tmp_path / "bundle.json").read_text())["recording"]
+    assert (claimed["sha256"], claimed["consent"], claimed["rule_id"]) == (report.uploads[0].sha256, "accepted",
+                                                                           "consent")
+    assert claimed["ruleset_hash"] == stack.call_row(call_id).ruleset_hash
+    for code, output in both_verifiers(stack, tmp_path / "bundle.json"):
+        assert code == 0 and "consent: accepted" in output, output
 
 
 def test_consent_accepted_records_and_declined_does_not(stack):

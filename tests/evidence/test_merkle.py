@@ -6,8 +6,11 @@ RFC's algorithm and fail once anything in it changes."""
 from __future__ import annotations
 
 import hashlib
+import random
 
+import pymerkle
 import pytest
+from pymerkle import InmemoryTree
 
 from app.evidence import merkle
 
@@ -126,3 +129,40 @@ def test_a_changed_consistency_proof_or_claim_fails():
         merkle.verify_consistency(3, 3, heads[3], heads[4], [])
     with pytest.raises(merkle.ProofError):
         merkle.consistency_path(0, 3, source)
+
+
+def test_every_tree_of_1_to_300_leaves_agrees_with_pymerkle():
+    """A second opinion: pymerkle 7 (RFC 6962 mode, 1-based) builds the same roots and inclusion
+    paths for every size, and proves consistency between the roots we compute."""
+    rng = random.Random(28)
+    entries = [f"leaf {i}".encode() for i in range(300)]
+    hashes = [merkle.leaf_hash(entry) for entry in entries]
+    theirs = InmemoryTree(algorithm="sha256")
+    for size in range(1, 301):
+        theirs.append_entry(entries[size - 1])
+        ours = merkle.root(hashes[:size])
+        assert theirs.get_root(size) == ours
+        source = merkle.over(hashes[:size])
+        for index in {0, size - 1, rng.randrange(size)}:
+            proof = theirs.prove_inclusion(index + 1, size).serialize()
+            assert [bytes.fromhex(h) for h in proof["path"][1:]] == merkle.inclusion_path(index, size, source)
+        first = rng.randrange(1, size + 1)
+        pymerkle.verify_consistency(merkle.root(hashes[:first]), ours, theirs.prove_consistency(first, size))
+        merkle.verify_consistency(first, size, merkle.root(hashes[:first]), ours,
+                                  merkle.consistency_path(first, size, source))
+
+
+def test_every_range_a_proof_asks_for_is_a_fold_of_aligned_perfect_subtrees():
+    """What lets a store keep only perfect subtrees: each range of each proof of trees up to 64
+    leaves splits into aligned ones (a stored node each) whose fold is the range's hash."""
+    hashes = [merkle.leaf_hash(f"x{i}".encode()) for i in range(64)]
+    for size in range(1, 65):
+        asked = [(0, size)] + [r for index in range(size) for r in merkle.inclusion_ranges(index, size)]
+        asked += [r for first in range(1, size + 1) for r in merkle.consistency_ranges(first, size)]
+        for start, end in set(asked):
+            parts = merkle.perfect(start, end)
+            assert sum(1 << level for _, level in parts) == end - start
+            assert all(begin % (1 << level) == 0 for begin, level in parts)
+            assert len({merkle.node_id(begin, level) for begin, level in parts}) == len(parts)
+            assert merkle.fold([merkle.root(hashes[b:b + (1 << level)]) for b, level in parts]) == \
+                merkle.root(hashes[start:end])
