@@ -90,12 +90,7 @@ def _leaves_and_heads(engine, report: Report, kept: list[dict], by_log: dict, re
                     return
                 entry = bytes(row["entry"])
                 _check_event(report, row, entry, cutoff)
-                frontier.append((index, 0, merkle.leaf_hash(entry)))
-                computed[merkle.node_id(index, 0)] = frontier[-1][2]
-                while len(frontier) > 1 and frontier[-1][1] == frontier[-2][1]:
-                    right, left = frontier.pop(), frontier.pop()
-                    frontier.append((left[0], left[1] + 1, merkle.node_hash(left[2], right[2])))
-                    computed[merkle.node_id(left[0], left[1] + 1)] = frontier[-1][2]
+                computed.update(merkle.push(frontier, index, merkle.leaf_hash(entry)))
                 index += 1
                 if index in at_size:
                     _check_head(report, at_size[index], merkle.fold([part[2] for part in frontier]), by_log)

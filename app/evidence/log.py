@@ -15,6 +15,8 @@ root or proof is O(log n) of them, read in one query.
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
@@ -28,13 +30,40 @@ from app.evidence.models import EvidenceLeaf, EvidenceNode
 _events, _sequence = Event.__table__, EventSequence.__table__
 _leaves, _nodes = EvidenceLeaf.__table__, EvidenceNode.__table__
 NAME = "evidence"
-BATCH = 2000
+BATCH = 5000
+SAFE = 2**53 - 1  # the integers RFC 8785 writes exactly (IEEE 754 doubles)
 MAX_ENTRIES = 1000  # a call of /api/v1/evidence/entries
+
+
+def canonical(value) -> bytes:
+    """The RFC 8785 (JCS) bytes of a JSON value.
+
+    Where the standard library's ``json.dumps`` (sorted keys, no spaces, no ASCII escaping) gives
+    exactly those bytes it is used, five times faster: every key ASCII (so code-point order is
+    UTF-16 order) and no number but integers within 2**53 (no float, whose form differs). Its
+    strings escape as JCS's do (quote, backslash, the five short forms, other controls as a
+    lowercase u00xx). Anything else goes to the ``rfc8785`` package; a property test holds the
+    two equal."""
+    if _plain(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return rfc8785.dumps(value)
+
+
+def _plain(value) -> bool:
+    if isinstance(value, str) or value is None or value is True or value is False:
+        return True
+    if type(value) is int:
+        return -SAFE <= value <= SAFE
+    if isinstance(value, dict):
+        return all(type(key) is str and key.isascii() and _plain(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    return False
 
 
 def entry_of(row) -> bytes:
     """An event row's leaf: the RFC 8785 bytes of the event as the feed gives it."""
-    return rfc8785.dumps(event_log.as_json(row))
+    return canonical(event_log.as_json(row))
 
 
 def size(connection: Connection) -> int:
@@ -74,12 +103,8 @@ def append(engine: Engine, batch: int = BATCH) -> int:
             for index, row in enumerate(rows, start):
                 entry = entry_of(row)
                 leaves.append({"leaf_index": index, "event_id": row["id"], "seq": row["seq"], "entry": entry})
-                frontier.append((index, 0, merkle.leaf_hash(entry)))
-                nodes.append({"id": merkle.node_id(index, 0), "hash": frontier[-1][2]})
-                while len(frontier) > 1 and frontier[-1][1] == frontier[-2][1]:
-                    right, left = frontier.pop(), frontier.pop()
-                    frontier.append((left[0], left[1] + 1, merkle.node_hash(left[2], right[2])))
-                    nodes.append({"id": merkle.node_id(left[0], left[1] + 1), "hash": frontier[-1][2]})
+                nodes += [{"id": node, "hash": digest}
+                          for node, digest in merkle.push(frontier, index, merkle.leaf_hash(entry))]
             connection.execute(insert(_leaves), leaves)
             connection.execute(insert(_nodes), nodes)
             connection.execute(update(_sequence).where(_sequence.c.name == NAME).values(last=start + len(rows)))

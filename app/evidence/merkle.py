@@ -74,6 +74,19 @@ def node_id(start: int, level: int) -> int:
     return 2 * start + (1 << level) - 1
 
 
+def push(frontier: list[tuple[int, int, bytes]], index: int, leaf: bytes) -> list[tuple[int, bytes]]:
+    """Add leaf ``index`` (its hash) to a tree's right edge, ``frontier``: its perfect subtrees,
+    largest first, as ``(start, level, hash)``; two of a size merge. The nodes this completed, as
+    ``(node_id, hash)``, the leaf first. ``fold`` of the frontier's hashes is the tree's root."""
+    frontier.append((index, 0, leaf))
+    made = [(node_id(index, 0), leaf)]
+    while len(frontier) > 1 and frontier[-1][1] == frontier[-2][1]:
+        right, left = frontier.pop(), frontier.pop()
+        frontier.append((left[0], left[1] + 1, node_hash(left[2], right[2])))
+        made.append((node_id(left[0], left[1] + 1), frontier[-1][2]))
+    return made
+
+
 def fold(hashes: Sequence[bytes]) -> bytes:
     """The hash of a range from its :func:`perfect` parts' hashes."""
     result = hashes[-1]
