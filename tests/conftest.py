@@ -94,7 +94,8 @@ def make_app(database_url, tmp_path):
         for model in (JournalEntry, Recording, Call, CopyJob, Event, WebhookDelivery, WebhookAttempt, EvidenceLeaf,
                       EvidenceNode, TreeHead):
             db.session.execute(model.__table__.delete())
-        db.session.execute(EventSequence.__table__.update().where(EventSequence.name == "evidence").values(last=0))
+        db.session.execute(EventSequence.__table__.update().where(
+            EventSequence.name.in_(("evidence", "evidence_copies"))).values(last=0))
         db.session.commit()
     spool = first.extensions["sinch_recorder"].spool  # with Redis, the spool is shared by the run
     if spool.redis is not None:

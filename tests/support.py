@@ -195,10 +195,11 @@ class Store:
     """One fresh bucket (container) on a real server, the ruleset destination pointing at it,
     and an uploader holding only what Sinch holds."""
 
-    def __init__(self, scheme: str, server, name: str):
+    def __init__(self, scheme: str, server, name: str, **bucket):
+        """``bucket``: more of S3's CreateBucket (``ObjectLockEnabledForBucket=True``)."""
         self.scheme, self.server, self.name = scheme, server, name
         if scheme == "s3":
-            servers.s3_client(server.endpoint, *servers.S3_SERVICE).create_bucket(Bucket=name)
+            servers.s3_client(server.endpoint, *servers.S3_SERVICE).create_bucket(Bucket=name, **bucket)
             self.url = f"s3://{name}/calls/{{callid}}-{{segment}}.{{format}}"
             self.sinch_credentials = f"{servers.S3_SINCH[0]}:{servers.S3_SINCH[1]}:us-east-1"
             self.read = {"endpoint_url": server.endpoint, "access_key": servers.S3_SERVICE[0],

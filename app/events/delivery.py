@@ -67,6 +67,13 @@ def fan_out(endpoints: Mapping, now: datetime) -> Callable[[Connection, list], N
     return create
 
 
+def number(engine: Engine, endpoints: Mapping, now: datetime | None = None) -> int:
+    """Number the committed events (:func:`app.events.log.sequence`), each fanned out to the
+    endpoints that take it as it is: what every reader that numbers calls (the dispatcher, the
+    feed, the transparency log's appender). How many were numbered."""
+    return event_log.sequence(engine, fan_out(endpoints, now or datetime.now(timezone.utc)))
+
+
 def due(connection: Connection, now: datetime, endpoint: str, limit: int) -> list[str]:
     """An endpoint's deliveries that may be tried now, oldest event first; one whose recording has
     an earlier event still pending for this endpoint waits for it (a receiver hears a recording's
@@ -176,7 +183,7 @@ class Dispatcher:
     def tick(self) -> int:
         """One round: sequence, then start what is due; how many attempts were started."""
         endpoints = self.endpoints()
-        event_log.sequence(self.engine, fan_out(endpoints, self.clock()))
+        number(self.engine, endpoints, self.clock())
         started = 0
         for name, endpoint in endpoints.items():
             with self.lock:

@@ -4,14 +4,14 @@ its deliveries; each webhook endpoint's health. Reading numbers what has committ
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from app.events import log as event_log
-from app.events.delivery import FAILED, PENDING, fan_out
+from app.events.delivery import FAILED, PENDING, number
 from app.events.models import Event, WebhookAttempt, WebhookDelivery
 from app.events.types import matching
 
@@ -22,7 +22,7 @@ def page(engine: Engine, endpoints: Mapping, *, after: int = 0, limit: int = 100
          recording_id: str | None = None, call_id: str | None = None, since: datetime | None = None
          ) -> tuple[list[dict], int, bool]:
     """Events after position ``after`` that match the filters: ``(events, next position, more waiting)``."""
-    event_log.sequence(engine, fan_out(endpoints, datetime.now(timezone.utc)))
+    number(engine, endpoints)
     query = select(_events).where(_events.c.seq.is_not(None), _events.c.seq > after)
     patterns = [t.strip() for t in (types or "").split(",") if t.strip()]
     if patterns:  # globs as a webhook's events: the types they mean, by name

@@ -16,6 +16,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from app.db import db
 from app.evidence import audit, bundle, heads, log, merkle
+from app.evidence.tasks import grow
 
 cli = AppGroup("evidence", help="The transparency log of the catalogue's events (signed tree heads, proofs).")
 OFF = "the transparency log is off: set EVIDENCE_SIGNING_KEY (flask evidence keygen makes one)"
@@ -65,12 +66,14 @@ def status_command() -> None:
 
 @cli.command("sign")
 def sign_command() -> None:
-    """Append the new events and sign a tree head now (the worker does so every EVIDENCE_STH_SECONDS)."""
-    key = signing_key()
-    appended = log.append(db.engine)
-    head = heads.make(db.engine, key)
-    click.echo(f"appended {appended} event(s); " + (f"signed a tree head of {head['tree_size']} leaves"
-                                                     if head else "the tree has not grown since the last head"))
+    """Append the new events, sign a tree head now and write it to the evidence destination (the
+    worker does so every EVIDENCE_STH_SECONDS)."""
+    signing_key()
+    head = grow(current_app._get_current_object(), every_seconds=0)
+    with db.engine.connect() as connection:
+        size = log.size(connection)
+    click.echo(f"signed a tree head of {head['tree_size']} leaves" if head else
+               f"the tree ({size} leaves) has not grown since the last head")
 
 
 @cli.command("verify")

@@ -37,6 +37,13 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class EvidenceCopies:
+    """``evidence:``: the destination every signed tree head is also written to, under ``prefix``."""
+    destination: str
+    prefix: str = "evidence/"
+
+
+@dataclass(frozen=True)
 class Conditions:
     events: frozenset[str] = frozenset({"ice"})
     domain: frozenset[str] | None = None
@@ -154,6 +161,7 @@ class Ruleset:
     source: str = "<memory>"
     sensitive: Sensitive = Sensitive()
     webhooks: Mapping[str, WebhookEndpoint] = field(default_factory=dict)
+    evidence: EvidenceCopies | None = None
     index: "RuleIndex | None" = field(default=None, compare=False, repr=False)  # built by the loader
 
     def rule(self, rule_id: str) -> Rule | None:

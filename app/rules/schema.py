@@ -30,6 +30,7 @@ from app.rules.model import (
     Connect,
     Consent,
     Destination,
+    EvidenceCopies,
     RecordPlan,
     Rule,
     Ruleset,
@@ -499,6 +500,14 @@ class DestinationSchema(_Strict):
                                       f"{', '.join(sorted(READ_KEYS[template.scheme]))}", section)
 
 
+class EvidenceSchema(_Strict):
+    """``evidence:``: where each signed tree head of the transparency log is also written."""
+
+    destination = fields.String(required=True)
+    prefix = fields.String(load_default="evidence/", validate=validate.Regexp(
+        r"^([A-Za-z0-9_.\-]+/)*$", error="must be folders ending in / (letters, digits, _ . -), e.g. evidence/"))
+
+
 class RulesetSchema(_Strict):
     version = fields.Integer(required=True, validate=validate.Equal(1, error="must be 1"))
     allow_literal_credentials = fields.Boolean(load_default=False)
@@ -511,6 +520,15 @@ class RulesetSchema(_Strict):
     webhooks = fields.Dict(keys=fields.String(validate=validate.Regexp(
                                r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$", error="names use letters, digits, '_' and '-'")),
                            values=fields.Nested(WebhookSchema), load_default=dict)
+    evidence = fields.Nested(EvidenceSchema, load_default=None)
+
+    @validates_schema
+    def evidence_has_a_destination(self, data, **kwargs):
+        evidence, destinations = data.get("evidence"), data.get("destinations") or {}
+        if evidence and evidence["destination"] not in destinations:
+            known = ", ".join(sorted(destinations)) or "none defined"
+            raise ValidationError({"destination": [f"'{evidence['destination']}' is not a destination (known: "
+                                                   f"{known})"]}, "evidence")
 
     @validates_schema
     def rules_hang_together(self, data, **kwargs):
@@ -613,8 +631,9 @@ def parse_ruleset(text: str, environ: Mapping[str, str], *, source: str = "<memo
     webhooks = {name: WebhookEndpoint(name, spec["url"], webhook_key(spec["secret"]), tuple(spec["events"]))
                 for name, spec in data["webhooks"].items()}
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    evidence = EvidenceCopies(**data["evidence"]) if data["evidence"] else None
     return Ruleset(1, destinations, rules, digest, source, index=RuleIndex(rules), sensitive=sensitive,
-                   webhooks=webhooks)
+                   webhooks=webhooks, evidence=evidence)
 
 
 def load_ruleset(path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False) -> Ruleset:

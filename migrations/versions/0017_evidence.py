@@ -1,6 +1,7 @@
 """The transparency log (issue 28): its leaves, the hashes of its perfect subtrees, the signed tree
-heads, and its appender's row in event_sequence (``last``: the tree's size; updating it first is
-the appender's lock). Recordings keep the hash of the ruleset that decided them, so that their
+heads, and two rows in event_sequence: the appender's (``last``: the tree's size; updating it
+first is the appender's lock) and the publisher's (``last``: the largest tree head written to the
+ruleset's evidence destination). Recordings keep the hash of the ruleset that decided them, so that their
 events, and the log, say it.
 
 Revision ID: 0017
@@ -45,7 +46,7 @@ def upgrade():
         sa.PrimaryKeyConstraint('tree_size'),
     )
     sequence = sa.table('event_sequence', sa.column('name', sa.String), sa.column('last', sa.BigInteger))
-    op.bulk_insert(sequence, [{'name': 'evidence', 'last': 0}])
+    op.bulk_insert(sequence, [{'name': 'evidence', 'last': 0}, {'name': 'evidence_copies', 'last': 0}])
     with op.batch_alter_table('recordings') as batch:
         batch.add_column(sa.Column('ruleset_hash', sa.String(length=64), nullable=True))
 
@@ -53,7 +54,7 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('recordings') as batch:
         batch.drop_column('ruleset_hash')
-    op.execute("DELETE FROM event_sequence WHERE name = 'evidence'")
+    op.execute("DELETE FROM event_sequence WHERE name IN ('evidence', 'evidence_copies')")
     op.drop_table('evidence_tree_heads')
     op.drop_table('evidence_nodes')
     op.drop_table('evidence_leaves')

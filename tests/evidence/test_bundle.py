@@ -9,6 +9,8 @@ import ast
 import base64
 import copy
 import json
+import os
+import re
 import subprocess
 import sys
 import uuid
@@ -22,7 +24,7 @@ from app.evidence.models import EvidenceNode, TreeHead
 from app.evidence.tasks import grow
 from app.recordings.models import Recording
 from tests.evidence.test_log import AUTH, KEY, PUBLIC, TOKEN
-from tests.processes import ROOT
+from tests.processes import BIN, ROOT
 from tests.support import Flow, Store
 
 TOOL = ROOT / "tools" / "verify_evidence.py"
@@ -181,3 +183,28 @@ def test_the_audit_finds_and_names_each_change_behind_the_log_s_back(flow, tampe
     _execute(flow, statement)
     code, output = audited(flow)
     assert code == 1 and expected in output, output
+
+
+def test_the_readme_s_commands_prove_a_recording_as_printed(flow, tmp_path, database_url):
+    """The README's keygen, export and verify lines, run by a shell as printed (the recording's id
+    and the public key put in their places), in a folder holding only what a user's checkout has."""
+    section = (ROOT / "README.md").read_text().split("## Prove a recording to someone else")[1].split("\n## ")[0]
+    keygen, export, check = [line.split("  #")[0].strip() for block in re.findall(r"```sh\n(.*?)```", section, re.S)
+                             for line in block.strip().splitlines()]
+    for name in ("wsgi.py", "tools"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DATABASE_URL": database_url,
+           "RULES_FILE": flow.app.extensions["settings"].rules_file, "INSTANCE_PATH": str(tmp_path / "instance")}
+
+    def shell(line: str, **more) -> str:
+        done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env={**env, **more}, capture_output=True, text=True)
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+        return done.stdout
+
+    printed = shell(keygen)
+    key = re.search(r"^EVIDENCE_SIGNING_KEY=(\S+)$", printed, re.M).group(1)
+    public = re.search(r"^public key: (\S+)$", printed, re.M).group(1)
+    row = flow.verified("evi-readme")
+    shell("flask --app wsgi evidence sign", EVIDENCE_SIGNING_KEY=key)
+    shell(export.replace("5f0c2a…e41", row.id), EVIDENCE_SIGNING_KEY=key)
+    assert "VERIFIED" in shell(check.replace("<the public key>", public))
