@@ -46,8 +46,9 @@ def write_events(engine, count: int) -> None:
 
     start = datetime(2026, 12, 4, tzinfo=timezone.utc)
     for first in range(0, count, CHUNK):
-        rows = [{"id": f"evt_{n:032x}", "seq": n + 1, "type": "recording.verified", "recording_id": uuid.UUID(int=n).hex,
-                 "call_id": f"call-{n}", "created_at": start + timedelta(microseconds=n), "data": event_data(n)}
+        rows = [{"id": f"evt_{n:032x}", "seq": n + 1, "type": "recording.verified",
+                 "recording_id": uuid.UUID(int=n).hex, "call_id": f"call-{n}",
+                 "created_at": start + timedelta(microseconds=n), "data": event_data(n)}
                 for n in range(first, min(first + CHUNK, count))]
         with engine.begin() as connection:
             connection.execute(insert(Event.__table__), rows)

@@ -50,7 +50,8 @@ def canonical(head: dict) -> bytes:
     sorted keys, no spaces and plain integers are exactly RFC 8785; anything else is refused."""
     signed = {name: head.get(name) for name in ("log_id", "tree_size", "timestamp", "root_hash")}
     for name, value in signed.items():
-        plain = isinstance(value, str) and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
+        plain = (isinstance(value, str) and value.isascii() and value.isprintable()
+                 and '"' not in value and "\\" not in value)
         if not (plain or (type(value) is int and 0 <= value < 2**53)):
             raise Failure(f"the tree head's {name} is not a plain string or integer")
     return json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()

@@ -329,7 +329,8 @@ class InclusionArgs(Schema):
 class InclusionSchema(Schema):
     leaf_index = fields.Integer()
     tree_size = fields.Integer()
-    inclusion_path = fields.List(fields.String(metadata=_B64), metadata={"description": "RFC 9162 §2.1.3, lowest first"})
+    inclusion_path = fields.List(fields.String(metadata=_B64),
+                                 metadata={"description": "RFC 9162 §2.1.3, lowest first"})
 
 
 class ConsistencyArgs(Schema):

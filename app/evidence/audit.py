@@ -28,7 +28,8 @@ from app.evidence.models import EvidenceLeaf, EvidenceNode
 from app.recordings import status
 from app.recordings.models import Recording
 
-_events, _leaves, _nodes, _recordings = Event.__table__, EvidenceLeaf.__table__, EvidenceNode.__table__, Recording.__table__
+_events, _leaves, _nodes = Event.__table__, EvidenceLeaf.__table__, EvidenceNode.__table__
+_recordings = Recording.__table__
 BATCH = 5000
 # A recording's row in one of these statuses was written with its event; the event must agree.
 ANNOUNCED = frozenset(status.EVENTS) | {status.REQUESTED}
@@ -58,8 +59,8 @@ def audit(engine: Engine, keys: list[bytes], retain_days: int = 0,
     with engine.connect() as connection:
         for before, after in zip(kept, kept[1:]):
             try:
-                merkle.verify_consistency(before["tree_size"], after["tree_size"],
-                                          heads.unb64(before["root_hash"], "root"), heads.unb64(after["root_hash"], "root"),
+                roots = (heads.unb64(before["root_hash"], "root"), heads.unb64(after["root_hash"], "root"))
+                merkle.verify_consistency(before["tree_size"], after["tree_size"], *roots,
                                           log.consistency(connection, before["tree_size"], after["tree_size"]))
             except (merkle.ProofError, LookupError) as error:
                 report.problems.append(f"tree heads {before['tree_size']} → {after['tree_size']} are not consistent: "
@@ -112,7 +113,8 @@ def _check_event(report: Report, row, entry: bytes, cutoff) -> None:
             report.problems.append(f"{where} was deleted from the event log")
         return
     if row["event_seq"] != row["seq"]:
-        report.problems.append(f"{where} was renumbered in the event log: seq {row['event_seq']}, logged as {row['seq']}")
+        report.problems.append(f"{where} was renumbered in the event log: seq {row['event_seq']}, "
+                               f"logged as {row['seq']}")
     if log.entry_of({**row, "id": row["event_id"]}) != entry:
         report.problems.append(f"{where} was changed in the event log after it was logged")
 

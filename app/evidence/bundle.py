@@ -61,7 +61,8 @@ def disagreements(recording: dict, read: list[tuple[int, dict]]) -> list[str]:
         return ["no entry is an event of the recording"]
     latest_index, latest = max(own, key=lambda pair: pair[0])
     problems = [f"{name}: the recording claims {recording.get(name)!r}, its latest event (leaf {latest_index}) "
-                f"says {latest['data'].get(name)!r}" for name in CLAIMED if recording.get(name) != latest["data"].get(name)]
+                f"says {latest['data'].get(name)!r}"
+                for name in CLAIMED if recording.get(name) != latest["data"].get(name)]
     consents = [(index, event["data"].get("consent")) for index, event in read if event["type"] == CONSENT]
     said = max(consents)[1] if consents else None
     if recording.get("consent") != said:

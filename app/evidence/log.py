@@ -108,8 +108,8 @@ def append(engine: Engine, batch: int = BATCH) -> int:
                                       .order_by(_events.c.seq).limit(batch)).mappings().all()
             if not rows:
                 return total
-            frontier = [(begin, level, digest) for (begin, level), digest
-                        in zip(merkle.perfect(0, start), _hashes(connection, merkle.perfect(0, start)))] if start else []
+            edge = merkle.perfect(0, start) if start else []
+            frontier = [(begin, level, digest) for (begin, level), digest in zip(edge, _hashes(connection, edge))]
             leaves, nodes = [], []
             for index, row in enumerate(rows, start):
                 entry = entry_of(row)

@@ -22,9 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 def grow(app, every_seconds: float | None = None) -> dict | None:
-    """Number the committed events, append them, sign a head if one is due (``every_seconds``: EVIDENCE_STH_SECONDS unless given),
-    write the heads not written yet to the evidence destination; the new head or None (also when
-    the log is off). A store that refuses a head is logged; the next round tries it again."""
+    """Number the committed events, append them, sign a head if one is due (``every_seconds``:
+    EVIDENCE_STH_SECONDS unless given), write the heads not written yet to the evidence
+    destination; the new head or None (also when the log is off). A store that refuses a head is
+    logged; the next round tries it again."""
     settings = app.extensions["settings"]
     if settings.evidence_signing_key is None:
         return None

@@ -97,7 +97,8 @@ def save_decision(connection: Connection, decision: Decision, call_id: str, appl
             continue
         new_recording(connection, call_id=call_id, conference_id=planned.conference_id, segment=planned.segment,
                       rule_id=decision.rule_id, ruleset_hash=decision.ruleset_hash, destination=planned.destination,
-                      destination_url=planned.url, format=planned.format, mode=planned.mode, requested_at=now, retain_days=planned.retain_days,
+                      destination_url=planned.url, format=planned.format, mode=planned.mode, requested_at=now,
+                      retain_days=planned.retain_days,
                       announced="recording.resumed" if planned.resumed else None)
 
 

@@ -84,8 +84,9 @@ def control(engine, ruleset, settings, client: ManageCallClient, call_id: str, a
     with engine.begin() as connection:
         if part is not None:
             recording_id = new_recording(connection, call_id=call_id, segment=part.segment, rule_id=call["rule_id"],
-                                         ruleset_hash=call["ruleset_hash"], destination=part.destination, destination_url=part.url, format=part.format,
-                                         mode="instruction", requested_at=now, retain_days=part.retain_days,
+                                         ruleset_hash=call["ruleset_hash"], destination=part.destination,
+                                         destination_url=part.url, format=part.format, mode="instruction",
+                                         requested_at=now, retain_days=part.retain_days,
                                          announced="recording.resumed" if action == "resume" else None)
             decision = dict(call["decision"] or {})
             decision["destination_keys"] = list(decision.get("destination_keys") or []) + [part.url]

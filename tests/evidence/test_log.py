@@ -73,13 +73,15 @@ def test_the_stored_tree_is_the_rfc_s_and_pymerkle_s_at_every_size_up_to_300(app
             for index in {0, size - 1, rng.randrange(size)}:
                 proof = log.inclusion(connection, index, size)
                 assert proof == path(index, entries[:size])
-                assert proof == [bytes.fromhex(h) for h in theirs.prove_inclusion(index + 1, size).serialize()["path"][1:]]
+                theirs_path = theirs.prove_inclusion(index + 1, size).serialize()["path"][1:]  # (1-based, leaf first)
+                assert proof == [bytes.fromhex(h) for h in theirs_path]
                 merkle.verify_inclusion(merkle.leaf_hash(entries[index]), index, size, proof, mth(entries[:size]))
             first = rng.randrange(1, size + 1)
             proof = log.consistency(connection, first, size)
             assert proof == (subproof(first, entries[:size], True) if first < size else [])
             merkle.verify_consistency(first, size, mth(entries[:first]), mth(entries[:size]), proof)
-            pymerkle.verify_consistency(mth(entries[:first]), mth(entries[:size]), theirs.prove_consistency(first, size))
+            pymerkle.verify_consistency(mth(entries[:first]), mth(entries[:size]),
+                                        theirs.prove_consistency(first, size))
 
 
 def test_a_leaf_is_the_event_as_the_feed_gives_it_in_rfc_8785_form_in_feed_order(app):
