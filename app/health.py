@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from app.db import db, pending_migrations
 from app.events.feed import delivery_state, failing_endpoints
+from app.evidence.state import state as state_of_the_log
 from app.journal import JournalEntry
 from app.metrics import StateCollector, exposition
 from app.recordings.models import Recording
@@ -89,6 +90,13 @@ def webhook_state() -> dict:
         return delivery_state(connection, datetime.now(timezone.utc))
 
 
+def evidence_state() -> dict | None:
+    if current_app.extensions["settings"].evidence_signing_key is None:
+        return None
+    with db.engine.connect() as connection:
+        return state_of_the_log(connection, current_app.extensions["rules"].current)
+
+
 def replays_pending() -> int:
     with db.engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(JournalEntry)
@@ -106,5 +114,5 @@ def metrics():
             return overdue_count(connection, datetime.now(timezone.utc), current_app.extensions["settings"])
 
     state = StateCollector(count_statuses, current_app.extensions["huey"].pending_count, count_overdue,
-                           replays_pending, webhook_state)
+                           replays_pending, webhook_state, evidence_state)
     return Response(exposition(state, current_app.extensions["shared_counts"]), content_type=CONTENT_TYPE_LATEST)

@@ -102,9 +102,10 @@ class StateCollector:
     """Recordings by status, those overdue, and the task queue's depth, read when Prometheus
     scrapes (the same on every web dyno: they come from the database and the queue)."""
 
-    def __init__(self, count_statuses, queue_depth, count_overdue=None, count_replays=None, webhooks=None):
+    def __init__(self, count_statuses, queue_depth, count_overdue=None, count_replays=None, webhooks=None,
+                 evidence=None):
         self.count_statuses, self.queue_depth, self.count_overdue = count_statuses, queue_depth, count_overdue
-        self.count_replays, self.webhooks = count_replays, webhooks
+        self.count_replays, self.webhooks, self.evidence = count_replays, webhooks, evidence
 
     def collect(self):
         recordings = GaugeMetricFamily("sinch_recordings", "Catalogued recordings by status", labels=["status"])
@@ -136,6 +137,23 @@ class StateCollector:
                 yield from _webhook_families(self.webhooks())
         except Exception:
             pass
+        try:
+            if self.evidence is not None:
+                yield from _evidence_families(self.evidence())
+        except Exception:
+            pass
+
+
+def _evidence_families(state: dict | None):
+    """The transparency log (``app.evidence.state``), while it is on (``state`` None: off)."""
+    if state is None:
+        return
+    described = {"leaves": "Events in the transparency log", "waiting": "Numbered events not appended to the "
+                 "transparency log yet", "unsigned": "Leaves no signed tree head covers yet (alert when above 0 for "
+                 "more than a few minutes)", "unwritten": "Signed tree heads not written to the evidence "
+                 "destination yet (alert when above 0 for long)"}
+    for name, help_ in described.items():
+        yield GaugeMetricFamily(f"sinch_evidence_{name}", help_, value=state[name])
 
 
 def _webhook_families(state: dict):

@@ -103,10 +103,9 @@ def build(connection: Connection, recording_id: str, key) -> dict:
         raise NotProvable("the transparency log has no signed tree head yet: the worker signs one within "
                           "EVIDENCE_STH_SECONDS of new events (or run flask evidence sign)")
     consent = connection.execute(select(_calls.c.consent).where(_calls.c.call_id == row["call_id"])).scalar()
-    mine = or_(_events.c.recording_id == recording_id,
-               and_(_events.c.call_id == row["call_id"], _events.c.type == CONSENT))
-    logged = connection.execute(select(_leaves.c.leaf_index, _leaves.c.entry).join(
-        _events, _events.c.id == _leaves.c.event_id).where(mine).order_by(_leaves.c.leaf_index)).all()
+    logged = connection.execute(select(_leaves.c.leaf_index, _leaves.c.entry).where(or_(
+        _leaves.c.recording_id == recording_id, and_(_leaves.c.call_id == row["call_id"], _leaves.c.type == CONSENT)))
+        .order_by(_leaves.c.leaf_index)).all()
     covered = [(index, bytes(entry)) for index, entry in logged if index < head["tree_size"]]
     recording = {name: value for name, value in shown(dict(row)).items() if name in CLAIMED}
     read = [(index, json.loads(entry)) for index, entry in covered]
@@ -114,6 +113,8 @@ def build(connection: Connection, recording_id: str, key) -> dict:
     recording["consent"] = consent if consents else None
     problems = disagreements(recording, read)
     if problems:
+        mine = or_(_events.c.recording_id == recording_id,
+                   and_(_events.c.call_id == row["call_id"], _events.c.type == CONSENT))
         pending = connection.execute(select(_events.c.id).where(mine, or_(
             _events.c.seq.is_(None), ~_events.c.id.in_(select(_leaves.c.event_id).where(
                 _leaves.c.leaf_index < head["tree_size"]))))).first()

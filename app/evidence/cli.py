@@ -16,6 +16,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from app.db import db
 from app.evidence import audit, bundle, heads, log, merkle
+from app.evidence.state import state
 from app.evidence.tasks import grow
 
 cli = AppGroup("evidence", help="The transparency log of the catalogue's events (signed tree heads, proofs).")
@@ -53,14 +54,14 @@ def keygen_command() -> None:
 
 @cli.command("status")
 def status_command() -> None:
-    """The log's size, the events still to append, and the latest signed tree head."""
+    """The log's size, what is still to append, sign and write, and the latest signed tree head."""
     document = heads.key_document(signing_key())
     with db.engine.connect() as connection:
-        size = log.size(connection)
-        waiting = log.waiting(connection)
+        now = state(connection, current_app.extensions["rules"].current)
         head = heads.latest(connection)
     click.echo(f"log {document['log_id']} (public key {document['public_key']})")
-    click.echo(f"{size} leaves; {waiting} numbered event(s) to append")
+    click.echo(f"{now['leaves']} leaves; {now['waiting']} numbered event(s) to append; {now['unsigned']} leaves under "
+               f"no signed head yet; {now['unwritten']} head(s) not written to the evidence destination yet")
     click.echo(f"latest tree head: {json.dumps(head)}" if head else "no signed tree head yet")
 
 

@@ -113,7 +113,8 @@ def append(engine: Engine, batch: int = BATCH) -> int:
             leaves, nodes = [], []
             for index, row in enumerate(rows, start):
                 entry = entry_of(row)
-                leaves.append({"leaf_index": index, "event_id": row["id"], "seq": row["seq"], "entry": entry})
+                leaves.append({"leaf_index": index, "event_id": row["id"], "seq": row["seq"], "entry": entry,
+                               "type": row["type"], "recording_id": row["recording_id"], "call_id": row["call_id"]})
                 nodes += [{"id": node, "hash": digest}
                           for node, digest in merkle.push(frontier, index, merkle.leaf_hash(entry))]
             _insert(connection, _leaves, leaves)

@@ -5,7 +5,7 @@ the third; nothing in them is ever updated."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, LargeBinary, String
+from sqlalchemy import BigInteger, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import db
@@ -20,6 +20,15 @@ class EvidenceLeaf(db.Model):
     event_id: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False, unique=True)
     entry: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # RFC 8785 JSON of the event
+    # What the event concerns, kept here so a bundle outlives the event log's retention.
+    type: Mapped[str] = mapped_column(String(40), nullable=False)
+    recording_id: Mapped[str | None] = mapped_column(String(32))
+    call_id: Mapped[str | None] = mapped_column(String(256))
+
+    __table_args__ = (
+        Index("ix_evidence_leaves_recording_id", "recording_id"),
+        Index("ix_evidence_leaves_call_id", "call_id", "type"),
+    )
 
 
 class EvidenceNode(db.Model):

@@ -1,4 +1,5 @@
-"""The transparency log (issue 28): its leaves, the hashes of its perfect subtrees, the signed tree
+"""The transparency log (issue 28): its leaves (with what each event concerns, so that a bundle
+outlives the event log's retention), the hashes of its perfect subtrees, the signed tree
 heads, and two rows in event_sequence: the appender's (``last``: the tree's size; updating it
 first is the appender's lock) and the publisher's (``last``: the largest tree head written to the
 ruleset's evidence destination). Recordings keep the hash of the ruleset that decided them, so that their
@@ -26,10 +27,15 @@ def upgrade():
         sa.Column('event_id', sa.String(length=40), nullable=False),
         sa.Column('seq', sa.BigInteger(), nullable=False),
         sa.Column('entry', sa.LargeBinary(), nullable=False),
+        sa.Column('type', sa.String(length=40), nullable=False),
+        sa.Column('recording_id', sa.String(length=32), nullable=True),
+        sa.Column('call_id', sa.String(length=256), nullable=True),
         sa.PrimaryKeyConstraint('leaf_index'),
         sa.UniqueConstraint('event_id'),
         sa.UniqueConstraint('seq'),
     )
+    op.create_index('ix_evidence_leaves_recording_id', 'evidence_leaves', ['recording_id'])
+    op.create_index('ix_evidence_leaves_call_id', 'evidence_leaves', ['call_id', 'type'])
     op.create_table(
         'evidence_nodes',
         sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),

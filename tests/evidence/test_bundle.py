@@ -209,3 +209,16 @@ def test_the_readme_s_commands_prove_a_recording_as_printed(flow, tmp_path, data
     shell("flask --app wsgi evidence sign", EVIDENCE_SIGNING_KEY=key)
     shell(export.replace("5f0c2a…e41", row.id), EVIDENCE_SIGNING_KEY=key)
     assert "VERIFIED" in shell(check.replace("<the public key>", public))
+
+
+def test_a_bundle_outlives_the_event_log_s_retention(flow, tmp_path):
+    """Recordings are kept for years (MiFID II: five to seven), the feed's events maybe weeks
+    (EVENTS_RETAIN_DAYS): the log keeps each leaf's bytes and what it concerns, so a recording
+    whose events were pruned is still proven."""
+    row = flow.verified("evi-old")
+    signed(flow)
+    _execute(flow, Event.__table__.delete().where(Event.recording_id == row.id))  # as the retention prunes them
+    bundle = exported(flow, row.id, tmp_path / "bundle.json")
+    assert len(bundle["entries"]) == 3 and bundle["recording"]["status"] == "verified"
+    for code, output in both_verifiers(flow, tmp_path / "bundle.json"):
+        assert code == 0 and "VERIFIED" in output, output

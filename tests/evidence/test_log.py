@@ -248,3 +248,22 @@ def test_the_canonical_json_is_the_rfc8785_package_s_byte_for_byte(value):
             log.canonical(value)
         return
     assert log.canonical(value) == expected
+
+
+def test_metrics_and_status_say_what_is_still_to_append_sign_and_write(app, make_app):
+    def gauges(of) -> dict:
+        text = of.test_client().get("/metrics").get_data(as_text=True)
+        return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                if line.startswith("sinch_evidence_")}
+
+    add_events(app, 5)
+    grow(app)
+    add_events(app, 2)  # numbered, not appended
+    assert gauges(app) == {"sinch_evidence_leaves": 5, "sinch_evidence_waiting": 2, "sinch_evidence_unsigned": 0,
+                           "sinch_evidence_unwritten": 0}
+    log.append(engine_of(app))
+    assert gauges(app)["sinch_evidence_unsigned"] == 2
+    status = app.test_cli_runner().invoke(args=["evidence", "status"])
+    assert status.exit_code == 0 and "7 leaves; 0 numbered event(s) to append; 2 leaves under no signed head" in \
+        status.output
+    assert gauges(make_app()) == {}  # the log off: no gauges

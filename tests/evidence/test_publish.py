@@ -100,3 +100,12 @@ def test_the_ruleset_refuses_an_evidence_section_it_cannot_follow(s3_server, evi
     with pytest.raises(RulesError) as refused:
         parse_ruleset(yaml.safe_dump(document), {})
     assert refused.value.problems == problem
+
+
+def test_metrics_count_the_heads_not_written_yet(make_app, tmp_path, s3_server):
+    store = Store("s3", s3_server, f"sth-{uuid.uuid4().hex[:12]}")
+    (tmp_path / "wrong.yaml").write_text(ruleset(store, secret_key="not-the-secret"))
+    app = make_app(RULES_FILE=str(tmp_path / "wrong.yaml"), EVIDENCE_SIGNING_KEY=KEY)
+    add_events(app, 2)
+    grow(app, every_seconds=0)
+    assert "sinch_evidence_unwritten 1.0" in app.test_client().get("/metrics").get_data(as_text=True)
