@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.bundle, encoding="utf-8") as handle:
             bundle = json.load(handle)
+        if not isinstance(bundle, dict):
+            raise Failure("the bundle is not a JSON object")
         public = decode(args.key or bundle.get("public_key"), "the public key")
         if len(public) != 32:
             raise Failure("the public key is not 32 bytes")

@@ -82,9 +82,11 @@ def verify(bundle: dict, public_key: bytes | None = None) -> list[str]:
             merkle.verify_inclusion(merkle.leaf_hash(heads.unb64(item["entry"], f"leaf {item['leaf_index']}")),
                                     item["leaf_index"], size,
                                     [heads.unb64(h, "a proof hash") for h in item["inclusion_path"]], root_hash)
-    except (KeyError, TypeError) as error:
-        raise merkle.ProofError(f"the bundle is malformed: {error}") from None
-    problems = disagreements(recording, statements(entries))
+        problems = disagreements(recording, statements(entries))
+    except merkle.ProofError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as error:  # a field missing or of another kind
+        raise merkle.ProofError(f"the bundle is malformed: {error!r}") from None
     if problems:
         raise merkle.ProofError(problems[0])
     return [f"tree head: {size} leaves, signed by log {head['log_id']} at {head['timestamp']} ms",

@@ -1,9 +1,9 @@
 """The transparency log in the database: the appender, and the hashes proofs and roots are made of.
 
-Leaf ``i`` is the event numbered ``i``-th by the sequencer (the feed's order), as its canonical
-JSON: the event exactly as the feed and the webhooks give it, ``{"id", "type", "timestamp",
-"data"}``, serialised by RFC 8785 (JCS), so anyone re-serialising it gets the same bytes. The
-bytes are kept as they were hashed (``evidence_leaves.entry``).
+Leaves are the events in the order the sequencer numbered them (the feed's ``seq``), each as
+its canonical JSON: the event exactly as the feed and the webhooks give it, ``{"id", "type",
+"timestamp", "data"}``, serialised by RFC 8785 (JCS), so anyone re-serialising it gets the same
+bytes. The bytes are kept as they were hashed (``evidence_leaves.entry``).
 
 One appender at a time, across every process: it first updates the log's row of
 ``event_sequence`` (``name = 'evidence'``, ``last`` = the tree's size), a row lock on PostgreSQL
@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import json
 
+import rfc8785
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-
-import rfc8785
 
 from app.events import log as event_log
 from app.events.models import Event, EventSequence

@@ -146,7 +146,7 @@ def consistency_path(first: int, second: int, subtree: Subtree) -> list[bytes]:
 
 def verify_inclusion(entry_hash: bytes, index: int, size: int, path: Sequence[bytes], root_hash: bytes) -> None:
     """§2.1.3.2; raises :class:`ProofError` naming the failed step."""
-    if index >= size:
+    if not 0 <= index < size:
         raise ProofError(f"leaf {index} is not in a tree of {size}")
     fn, sn, r = index, size - 1, entry_hash
     for p in path:

@@ -21,8 +21,8 @@ from sqlalchemy.engine import Engine
 
 from app.events.models import EventSequence
 from app.evidence import log
-from app.evidence.models import TreeHead
 from app.evidence.heads import shown
+from app.evidence.models import TreeHead
 from app.storage import Location, parse_location, reader
 
 NAME = "evidence_copies"

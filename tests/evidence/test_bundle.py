@@ -222,3 +222,29 @@ def test_a_bundle_outlives_the_event_log_s_retention(flow, tmp_path):
     assert len(bundle["entries"]) == 3 and bundle["recording"]["status"] == "verified"
     for code, output in both_verifiers(flow, tmp_path / "bundle.json"):
         assert code == 0 and "VERIFIED" in output, output
+
+
+MALFORMED = {
+    "not an object": lambda b: [],
+    "no sth": lambda b: {k: v for k, v in b.items() if k != "sth"},
+    "entries not a list": lambda b: {**b, "entries": 7},
+    "an entry not an object": lambda b: {**b, "entries": ["x"]},
+    "a leaf index of text": lambda b: {**b, "entries": [{**b["entries"][0], "leaf_index": "0"}]},
+    "a negative leaf index": lambda b: {**b, "entries": [{**b["entries"][0], "leaf_index": -1}]},
+    "an entry that is not JSON": lambda b: {**b, "entries": [{**b["entries"][0], "entry": "bm90IGpzb24="}]},
+    "a public key of 31 bytes": lambda b: {**b, "public_key": base64.b64encode(bytes(31)).decode()},
+    "a tree size of text": lambda b: {**b, "sth": {**b["sth"], "tree_size": "6"}},
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED))
+def test_a_malformed_bundle_is_refused_by_both_verifiers_with_no_traceback(flow, tmp_path, shape):
+    row = flow.verified(f"evi-m-{uuid.uuid4().hex[:6]}")
+    signed(flow)
+    bundle = exported(flow, row.id, tmp_path / "bundle.json")
+    (tmp_path / "bad.json").write_text(json.dumps(MALFORMED[shape](bundle)))
+    ours = flow.app.test_cli_runner().invoke(args=["evidence", "verify", str(tmp_path / "bad.json")])
+    tool = subprocess.run([sys.executable, str(TOOL), str(tmp_path / "bad.json")], capture_output=True, text=True)
+    for code, output in [(ours.exit_code, ours.output), (tool.returncode, tool.stdout + tool.stderr)]:
+        assert code == 1 and "NOT VERIFIED" in output and "Traceback" not in output, output
+    assert ours.exception is None or isinstance(ours.exception, SystemExit)
