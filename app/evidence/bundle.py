@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, literal_column, or_, select
 from sqlalchemy.engine import Connection
 
 from app.events.models import Event
@@ -105,9 +105,10 @@ def build(connection: Connection, recording_id: str, key) -> dict:
         raise NotProvable("the transparency log has no signed tree head yet: the worker signs one within "
                           "EVIDENCE_STH_SECONDS of new events (or run flask evidence sign)")
     consent = connection.execute(select(_calls.c.consent).where(_calls.c.call_id == row["call_id"])).scalar()
+    its_consents = and_(_leaves.c.call_id == row["call_id"],  # (inline: the partial index's own condition)
+                        _leaves.c.type == literal_column(f"'{CONSENT}'"))
     logged = connection.execute(select(_leaves.c.leaf_index, _leaves.c.entry).where(or_(
-        _leaves.c.recording_id == recording_id, and_(_leaves.c.call_id == row["call_id"], _leaves.c.type == CONSENT)))
-        .order_by(_leaves.c.leaf_index)).all()
+        _leaves.c.recording_id == recording_id, its_consents)).order_by(_leaves.c.leaf_index)).all()
     covered = [(index, bytes(entry)) for index, entry in logged if index < head["tree_size"]]
     recording = {name: value for name, value in shown(dict(row)).items() if name in CLAIMED}
     read = [(index, json.loads(entry)) for index, entry in covered]

@@ -5,7 +5,7 @@ the third; nothing in them is ever updated."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String
+from sqlalchemy import BigInteger, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import db
@@ -25,9 +25,11 @@ class EvidenceLeaf(db.Model):
     recording_id: Mapped[str | None] = mapped_column(String(32))
     call_id: Mapped[str | None] = mapped_column(String(256))
 
+    # A bundle reads a recording's leaves and its call's consent ones; only those are indexed.
     __table_args__ = (
         Index("ix_evidence_leaves_recording_id", "recording_id"),
-        Index("ix_evidence_leaves_call_id", "call_id", "type"),
+        Index("ix_evidence_leaves_consent", "call_id", sqlite_where=text("type = 'call.consent'"),
+              postgresql_where=text("type = 'call.consent'")),
     )
 
 

@@ -1,9 +1,9 @@
 """The transparency log (issue 28): its leaves (with what each event concerns, so that a bundle
-outlives the event log's retention), the hashes of its perfect subtrees, the signed tree
-heads, and two rows in event_sequence: the appender's (``last``: the tree's size; updating it
-first is the appender's lock) and the publisher's (``last``: the largest tree head written to the
-ruleset's evidence destination). Recordings keep the hash of the ruleset that decided them, so that their
-events, and the log, say it.
+outlives the event log's retention), the hashes of its perfect subtrees, the signed tree heads,
+and two rows in event_sequence: the appender's (``last``: the tree's size; updating it first is
+the appender's lock) and the publisher's (``last``: the largest tree head written to the
+ruleset's evidence destination). Recordings keep the hash of the ruleset that decided them, so
+that their events, and the log, say it.
 
 Revision ID: 0017
 Revises: 0016
@@ -35,7 +35,8 @@ def upgrade():
         sa.UniqueConstraint('seq'),
     )
     op.create_index('ix_evidence_leaves_recording_id', 'evidence_leaves', ['recording_id'])
-    op.create_index('ix_evidence_leaves_call_id', 'evidence_leaves', ['call_id', 'type'])
+    op.create_index('ix_evidence_leaves_consent', 'evidence_leaves', ['call_id'],
+                    sqlite_where=sa.text("type = 'call.consent'"), postgresql_where=sa.text("type = 'call.consent'"))
     op.create_table(
         'evidence_nodes',
         sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
