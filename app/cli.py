@@ -20,9 +20,10 @@ from app.settings import PROJECT_ROOT, write_documents
 from app.simulator.cli import cli as simulator_cli
 from app.tunnel import tunnel_command
 
+recordings_cli.add_command(bundle_command)  # flask recordings evidence ID: the evidence room's, once
+
 
 def init_app(app: Flask) -> None:
-    recordings_cli.add_command(bundle_command)  # flask recordings evidence ID: the evidence room's
     for command in (journal_cli, recordings_cli, destinations_cli, tunnel_command, rules_cli, simulator_cli,
                     settings_cli, webhooks_cli, evidence_cli):
         app.cli.add_command(command)

@@ -59,6 +59,28 @@ def as_json(row) -> dict:
     return {"id": row["id"], "type": row["type"], "timestamp": rfc3339(row["created_at"]), "data": row["data"]}
 
 
+def position(connection: Connection, name: str) -> int:
+    """``last`` of the ``event_sequence`` row ``name`` (``events``: the last ``seq`` given;
+    ``evidence``: the transparency log's size; ``evidence_copies``: the last head written)."""
+    last = connection.execute(select(_sequence.c.last).where(_sequence.c.name == name)).scalar()
+    if last is None:  # the migrations insert each row: without it the database is not migrated
+        raise RuntimeError(f"the event_sequence row {name!r} is missing: run flask --app wsgi db upgrade")
+    return last
+
+
+def hold(connection: Connection, name: str) -> int:
+    """Take the ``event_sequence`` row ``name`` for the rest of the caller's transaction and return
+    its ``last``: the row is written first (a row lock on PostgreSQL, the write lock on SQLite), so
+    no other holder of it passes until this transaction ends, and ``last`` is read after the lock."""
+    connection.execute(update(_sequence).where(_sequence.c.name == name).values(last=_sequence.c.last))
+    return position(connection, name)
+
+
+def advance(connection: Connection, name: str, last: int) -> None:
+    """Set the ``last`` of a row the caller holds (:func:`hold`)."""
+    connection.execute(update(_sequence).where(_sequence.c.name == name).values(last=last))
+
+
 def sequence(engine: Engine, on_sequenced: Callable[[Connection, list], None] | None = None) -> int:
     """Number every committed event that has no ``seq`` yet, oldest first; how many were numbered.
     ``on_sequenced(connection, rows)`` runs with each batch, in its transaction."""
@@ -68,12 +90,7 @@ def sequence(engine: Engine, on_sequenced: Callable[[Connection, list], None] | 
             return total
     while True:
         with engine.begin() as connection:
-            # First a write on the one sequence row: no other sequencer passes until this commits.
-            connection.execute(update(_sequence).where(_sequence.c.name == SEQUENCE)
-                               .values(last=_sequence.c.last))
-            last = connection.execute(select(_sequence.c.last).where(_sequence.c.name == SEQUENCE)).scalar()
-            if last is None:  # migration 0015 inserts the row: without it the database is not migrated
-                raise RuntimeError("the event_sequence row is missing: run flask --app wsgi db upgrade")
+            last = hold(connection, SEQUENCE)  # no other sequencer passes until this commits
             rows = connection.execute(select(_events).where(_events.c.seq.is_(None))
                                       .order_by(_events.c.created_at, _events.c.id).limit(BATCH)).mappings().all()
             if not rows:
@@ -82,7 +99,7 @@ def sequence(engine: Engine, on_sequenced: Callable[[Connection, list], None] | 
             connection.execute(update(_events).where(_events.c.id == bindparam("event_id"))
                                .values(seq=bindparam("number")),
                                [{"event_id": row["id"], "number": row["seq"]} for row in numbered])
-            connection.execute(update(_sequence).where(_sequence.c.name == SEQUENCE).values(last=last + len(rows)))
+            advance(connection, SEQUENCE, last + len(rows))
             if on_sequenced is not None:
                 on_sequenced(connection, numbered)
             total += len(rows)

@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
-from app.events.models import EventSequence
+from app.events import log as event_log
 from app.evidence import log, merkle
 from app.evidence.models import TreeHead
 
-_heads, _sequence = TreeHead.__table__, EventSequence.__table__
+_heads = TreeHead.__table__
 ALGORITHM = "Ed25519"
 
 
@@ -101,16 +101,15 @@ def make(engine: Engine, key: Ed25519PrivateKey, now: datetime | None = None, ev
     that head is younger than ``every_seconds``; the new head, or None."""
     now = now or datetime.now(timezone.utc)
     timestamp = int(now.timestamp() * 1000)
-    with engine.begin() as connection:  # the appender's lock: the tree holds still while it is signed
-        connection.execute(update(_sequence).where(_sequence.c.name == log.NAME).values(last=_sequence.c.last))
-        tree_size = log.size(connection)
+    with engine.begin() as connection:
+        tree_size = event_log.hold(connection, log.NAME)  # the appender's lock: the tree holds still while signed
         last = connection.execute(select(_heads.c.tree_size, _heads.c.timestamp)
                                   .order_by(_heads.c.tree_size.desc()).limit(1)).first()
         if tree_size == 0 or (last is not None and (last.tree_size >= tree_size
                                                     or timestamp - last.timestamp < every_seconds * 1000)):
             return None
-        head = sign(key, tree_size, timestamp, log.root(connection, tree_size))
-        connection.execute(insert(_heads).values(
-            tree_size=tree_size, timestamp=timestamp, root_hash=unb64(head["root_hash"], "root"), log_id=head["log_id"],
-            signature=unb64(head["signature"], "signature")))
+        root_hash = log.root(connection, tree_size)
+        head = sign(key, tree_size, timestamp, root_hash)
+        connection.execute(insert(_heads).values(tree_size=tree_size, timestamp=timestamp, root_hash=root_hash,
+                                                 log_id=head["log_id"], signature=unb64(head["signature"], "signature")))
     return head

@@ -18,15 +18,15 @@ from __future__ import annotations
 import json
 
 import rfc8785
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from app.events import log as event_log
-from app.events.models import Event, EventSequence
+from app.events.models import Event
 from app.evidence import merkle
 from app.evidence.models import EvidenceLeaf, EvidenceNode
 
-_events, _sequence = Event.__table__, EventSequence.__table__
+_events = Event.__table__
 _leaves, _nodes = EvidenceLeaf.__table__, EvidenceNode.__table__
 NAME = "evidence"
 BATCH = 5000
@@ -78,10 +78,7 @@ def entry_of(row) -> bytes:
 
 def size(connection: Connection) -> int:
     """How many leaves the tree has."""
-    last = connection.execute(select(_sequence.c.last).where(_sequence.c.name == NAME)).scalar()
-    if last is None:  # migration 0017 inserts the row
-        raise RuntimeError("the transparency log's row is missing: run flask --app wsgi db upgrade")
-    return last
+    return event_log.position(connection, NAME)
 
 
 def last_seq(connection: Connection) -> int:
@@ -100,8 +97,7 @@ def append(engine: Engine, batch: int = BATCH) -> int:
     total = 0
     while True:
         with engine.begin() as connection:
-            connection.execute(update(_sequence).where(_sequence.c.name == NAME).values(last=_sequence.c.last))
-            start = size(connection)  # read after the lock: another appender may just have grown it
+            start = event_log.hold(connection, NAME)  # the size, after the lock: another appender may have grown it
             after = last_seq(connection)
             rows = connection.execute(select(_events).where(_events.c.seq > after)
                                       .order_by(_events.c.seq).limit(batch)).mappings().all()
@@ -118,7 +114,7 @@ def append(engine: Engine, batch: int = BATCH) -> int:
                           for node, digest in merkle.push(frontier, index, merkle.leaf_hash(entry))]
             _insert(connection, _leaves, leaves)
             _insert(connection, _nodes, nodes)
-            connection.execute(update(_sequence).where(_sequence.c.name == NAME).values(last=start + len(rows)))
+            event_log.advance(connection, NAME, start + len(rows))
             total += len(rows)
             if len(rows) < batch:
                 return total

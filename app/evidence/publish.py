@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import io
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from app.events.models import EventSequence
+from app.events import log as event_log
 from app.evidence import log
 from app.evidence.heads import shown
 from app.evidence.models import TreeHead
 from app.storage import Location, parse_location, reader
 
 NAME = "evidence_copies"
-_heads, _sequence = TreeHead.__table__, EventSequence.__table__
+_heads = TreeHead.__table__
 
 
 def location_of(ruleset, head: dict) -> Location:
@@ -47,8 +47,7 @@ def publish(engine: Engine, ruleset) -> int:
     written = 0
     while True:
         with engine.begin() as connection:
-            connection.execute(update(_sequence).where(_sequence.c.name == NAME).values(last=_sequence.c.last))
-            last = connection.execute(select(_sequence.c.last).where(_sequence.c.name == NAME)).scalar()
+            last = event_log.hold(connection, NAME)
             row = connection.execute(select(_heads).where(_heads.c.tree_size > last)
                                      .order_by(_heads.c.tree_size).limit(1)).mappings().first()
             if row is None:
@@ -56,5 +55,5 @@ def publish(engine: Engine, ruleset) -> int:
             head = shown(row)
             body = log.canonical(head) + b"\n"
             writer.upload(location_of(ruleset, head), io.BytesIO(body), len(body), "application/json")
-            connection.execute(update(_sequence).where(_sequence.c.name == NAME).values(last=head["tree_size"]))
+            event_log.advance(connection, NAME, head["tree_size"])
         written += 1

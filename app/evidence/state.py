@@ -7,11 +7,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from app.events.models import EventSequence
+from app.events import log as event_log
 from app.evidence import log, publish
 from app.evidence.models import TreeHead
 
-_sequence, _heads = EventSequence.__table__, TreeHead.__table__
+_heads = TreeHead.__table__
 
 
 def state(connection: Connection, ruleset) -> dict:
@@ -20,7 +20,7 @@ def state(connection: Connection, ruleset) -> dict:
     signed = connection.execute(select(func.max(_heads.c.tree_size))).scalar() or 0
     unwritten = 0
     if ruleset.evidence is not None:
-        written = connection.execute(select(_sequence.c.last).where(_sequence.c.name == publish.NAME)).scalar() or 0
+        written = event_log.position(connection, publish.NAME)
         unwritten = connection.execute(select(func.count()).select_from(_heads)
                                        .where(_heads.c.tree_size > written)).scalar()
     return {"leaves": leaves, "waiting": log.waiting(connection), "unsigned": leaves - signed, "unwritten": unwritten}
