@@ -110,10 +110,12 @@ def evaluate(rule: Rule, facts: Facts, now: datetime) -> tuple[dict[str, str] | 
 
 
 class RuleIndex:
-    """Exact map + prefix trie over ``to`` and ``cli`` patterns; see the module docstring."""
+    """Exact map + prefix trie over ``to`` and ``cli`` patterns (see the module docstring), and the
+    rules by id, all in one pass over the rules."""
 
     def __init__(self, rules: tuple[Rule, ...]):
         self.rules = rules
+        self.by_id = {rule.id: rule for rule in rules}  # ids are unique (the schema refuses a repeat)
         self.open: list[int] = []
         self.exact: dict[str, dict[str, list[int]]] = {"to": defaultdict(list), "cli": defaultdict(list)}
         self.trie: dict[str, dict] = {"to": {}, "cli": {}}

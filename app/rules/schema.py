@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import base64
 import difflib
+import gc
 import hashlib
 import re
+from contextlib import contextmanager
 from datetime import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
+from marshmallow.utils import is_collection
 
 from app.events.types import TYPES as EVENT_TYPES, matching
 from app.placeholders import Template, TemplateError
+from app.rules import yaml_reader
+from app.rules.compiled import rule_loader
 from app.rules.engine import RuleIndex
 from app.rules.matching import PatternSet, Window, parse_days
 from app.rules.model import (
@@ -43,11 +48,9 @@ from app.storage import READ_KEYS
 from app.storage.keys import KeyTemplate
 from app.validation import flatten_messages
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
-
 # marshmallow reports a Dict's entries as NAME.value / NAME.key; the file only has NAME.
 _DICT_VALUE = re.compile(r"^((?:destinations|webhooks|rules\[\d+\]\.when\.header)\.[^.]+)\.(?:value|key)")
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
 READ_SECRETS = {"secret_key", "connection_string", "account_key", "sas_token", "hmac_secret", "credentials_json"}
 EVENTS = ("ice", "ace", "pie")
 CONNECT_ACTIONS = {  # connect kind -> the SVAML action it becomes
@@ -92,7 +95,7 @@ def interpolate(tree: Any, environ: Mapping[str, str], allow_literal: bool) -> t
                       "a secret takes no default" if secret else f"set it, or write ${{{name}:-default}}")
             problems.setdefault(path, []).append(f"environment variable {name} is not set: {advice}.")
             return match.group(0)  # already reported: keep the reference so nothing else complains
-        return _REFERENCE.sub(replace, text)
+        return REFERENCE.sub(replace, text)
 
     def walk(node: Any, path: str, parent_key: str | None, siblings: Mapping | None) -> Any:
         if isinstance(node, dict):
@@ -108,11 +111,31 @@ def interpolate(tree: Any, environ: Mapping[str, str], allow_literal: bool) -> t
                 problems.setdefault(path, []).append(problem)
         return fill(node, path, _is_secret(path, parent_key))
 
+    def references(node: Any, path: str) -> Any:
+        """A part that holds no secrets (the rules): only strings with ``${`` change; paths are made
+        on the way to them, and a container is copied only when something in it changed."""
+        if isinstance(node, dict):
+            changed = {key: new for key, value in node.items() if _may_refer(value)
+                       for new in (references(value, f"{path}.{key}"),) if new is not value}
+            return {**node, **changed} if changed else node
+        if isinstance(node, list):
+            changed = {i: new for i, value in enumerate(node) if _may_refer(value)
+                       for new in (references(value, f"{path}[{i}]"),) if new is not value}
+            return [changed.get(i, value) for i, value in enumerate(node)] if changed else node
+        return fill(node, path, False) if isinstance(node, str) else node
+
+    if isinstance(tree, dict) and "rules" in tree:
+        return {key: references(value, "rules") if key == "rules" else walk(value, str(key), str(key), tree)
+                for key, value in tree.items()}, problems
     return walk(tree, "", None, None), problems
 
 
+def _may_refer(value: Any) -> bool:
+    return isinstance(value, (dict, list)) or (isinstance(value, str) and "${" in value)
+
+
 def _only_reference(text: str) -> bool:
-    match = _REFERENCE.fullmatch(text.strip())
+    match = REFERENCE.fullmatch(text.strip())
     return bool(match) and match.group(2) is None
 
 
@@ -135,7 +158,7 @@ def _literal_secret(raw: str, path: str, key: str | None, siblings: Mapping | No
         return None if _only_reference(raw) else f"is a secret: {advice}"
     scheme = str((siblings or {}).get("url", "")).partition("://")[0]
     # Each reference becomes one marker, so the ":" inside ${VAR:-default} does not split.
-    parts = _REFERENCE.sub(lambda m: "\x00" if m.group(2) is None else "\x01", raw).split(":")
+    parts = REFERENCE.sub(lambda m: "\x00" if m.group(2) is None else "\x01", raw).split(":")
     secret_parts = parts[:2] if scheme == "s3" else parts  # an S3 region may be written as it is
     if any(part != "\x00" for part in secret_parts):
         return f"holds a literal secret: {advice}"
@@ -165,10 +188,11 @@ class StringOrList(fields.Field):
     """A pattern written alone or as a list: ``"+4670*"`` or ``["+4670*", "!+46701*"]``."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list) or not value or not all(isinstance(i, str) for i in value):
             raise ValidationError("must be a pattern or a list of patterns (strings)")
-        return items
+        return value
 
 
 class Patterns(StringOrList):
@@ -271,13 +295,21 @@ class WhenSchema(_Strict):
 
     @post_load
     def build(self, data, **kwargs) -> Conditions:
-        return Conditions(
-            events=data.get("event", frozenset({"ice"})), domain=data.get("domain"), origin=data.get("origin"),
-            cli=data.get("cli"), to=data.get("to"), to_type=data.get("to_type"),
-            headers=tuple(sorted((name.lower(), patterns) for name, patterns in data.get("header", {}).items())),
-            custom=data.get("custom"), application_key=data.get("application_key"),
-            hours=data.get("hours", ()), sample=data.get("sample"), amd=data.get("amd"),
-        )
+        return conditions(data)
+
+
+def conditions(data: dict) -> Conditions:
+    """A loaded ``when:`` as the rule's conditions (``WhenSchema``'s post_load, and the compiled loader's)."""
+    get = data.get
+    header = get("header")
+    return Conditions(
+        get("event", _ICE), get("domain"), get("origin"), get("cli"), get("to"), get("to_type"),
+        tuple(sorted((name.lower(), patterns) for name, patterns in header.items())) if header else (),
+        get("custom"), get("application_key"), get("hours", ()), get("sample"), get("amd"),
+    )
+
+
+_ICE = frozenset({"ice"})
 
 
 class AnnounceSchema(_Strict):
@@ -440,7 +472,7 @@ class WebhookSchema(_Strict):
 
 
 def _webhook_secret(secret: str) -> None:
-    if not _REFERENCE.search(secret):  # an unresolved reference is reported as such
+    if not REFERENCE.search(secret):  # an unresolved reference is reported as such
         try:
             webhook_key(secret)
         except ValueError as error:
@@ -476,6 +508,32 @@ class RuleSchema(_Strict):
     connect = ConnectField(load_default=None)
     upstream = UpstreamField(load_default=None)
     sensitive = fields.Nested(SensitiveSchema, load_default=None)
+
+
+class RuleList(fields.List):
+    """``rules:``, each rule through the compiled loader when it knows the rule's shape, else through
+    ``RuleSchema`` (marshmallow's ``List``, with that shortcut; errors are keyed by index as there)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not is_collection(value):
+            raise self.make_error("invalid")
+        schema = self.inner.schema
+        compiled = rule_loader(schema, schema.fields["when"].schema, conditions)
+        result, errors = [], {}
+        for index, each in enumerate(value):
+            loaded = compiled(each)
+            if loaded is not None:
+                result.append(loaded)
+                continue
+            try:
+                result.append(self.inner.deserialize(each, **kwargs))
+            except ValidationError as error:
+                if error.valid_data is not None:
+                    result.append(error.valid_data)
+                errors[index] = error.messages
+        if errors:
+            raise ValidationError(errors, valid_data=result)
+        return result
 
 
 class DestinationSchema(_Strict):
@@ -514,8 +572,8 @@ class RulesetSchema(_Strict):
     destinations = fields.Dict(keys=fields.String(validate=validate.Regexp(
                                    r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", error="names use letters, digits, '_' and '-'")),
                                values=fields.Nested(DestinationSchema), load_default=dict)
-    rules = fields.List(fields.Nested(RuleSchema), required=True,
-                        validate=validate.Length(min=1, error="needs at least the default rule"))
+    rules = RuleList(fields.Nested(RuleSchema), required=True,
+                     validate=validate.Length(min=1, error="needs at least the default rule"))
     sensitive = fields.Nested(SensitiveSchema, load_default=None)
     webhooks = fields.Dict(keys=fields.String(validate=validate.Regexp(
                                r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$", error="names use letters, digits, '_' and '-'")),
@@ -596,17 +654,48 @@ class RulesetSchema(_Strict):
 
 def parse_ruleset(text: str, environ: Mapping[str, str], *, source: str = "<memory>",
                   allow_literal_credentials: bool = False) -> Ruleset:
-    """A validated ruleset from YAML text, or :class:`RulesError` listing every problem."""
+    """A validated ruleset from YAML text, or :class:`RulesError` listing every problem.
+
+    Four stages, each its own function so ``benchmarks/rules.py`` can time them: :func:`read`,
+    :func:`interpolate`, :func:`validate`, :func:`build`. Python's cycle collector is paused for
+    the whole load: the hundreds of thousands of objects a large ruleset creates would otherwise
+    set it off over and over (half the validation time at 100 000 rules), and none of them can be
+    garbage until the load returns.
+    """
+    with collector_paused():
+        tree = read(text, source)
+        allow = allow_literal_credentials or tree.get("allow_literal_credentials") is True
+        tree, problems = interpolate(tree, environ, allow)
+        return build(validate(tree, problems, source), text, source)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cycle collector (it is resumed only by whoever paused it first)."""
+    paused = gc.isenabled()
+    gc.disable()
     try:
-        tree = yaml.load(text, Loader=_YAML_LOADER)
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def read(text: str, source: str = "<memory>") -> dict:
+    """The file's YAML as a mapping (PyYAML's safe loader's reading, duplicate keys refused)."""
+    try:
+        tree = yaml_reader.load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the file"
         raise RulesError({where: [f"is not valid YAML: {getattr(error, 'problem', None) or error}"]}, source)
     if not isinstance(tree, dict):
         raise RulesError({"_file": ["must be a mapping with version, destinations and rules"]}, source)
-    allow = allow_literal_credentials or tree.get("allow_literal_credentials") is True
-    tree, problems = interpolate(tree, environ, allow)
+    return tree
+
+
+def validate(tree: dict, problems: dict[str, list[str]], source: str = "<memory>") -> dict:
+    """The tree loaded by :class:`RulesetSchema`, or RulesError with its problems and ``problems``."""
     try:
         data = RulesetSchema().load(tree)
     except ValidationError as error:
@@ -615,6 +704,11 @@ def parse_ruleset(text: str, environ: Mapping[str, str], *, source: str = "<memo
         data = None
     if problems:
         raise RulesError(problems, source)
+    return data
+
+
+def build(data: dict, text: str, source: str = "<memory>") -> Ruleset:
+    """The :class:`Ruleset` of validated data, with its rule index and the hash of ``text``."""
     destinations = {
         name: Destination(name, KeyTemplate.parse(spec["url"]), spec["sinch_credentials"], dict(spec["read"]),
                           spec["format"], spec.get("transcription_locale"), dict(spec["write"]))

@@ -215,3 +215,92 @@ def test_webhook_problems_name_the_path_and_the_fix(webhook, path, fragment):
     found = problems(f"version: 1\nwebhooks:\n  crm: {webhook}\nrules: [{{id: d}}]", env)
     assert path in found, found
     assert fragment in " ".join(found[path])
+
+
+def test_rules_are_found_by_id_through_the_index_as_by_a_scan():
+    import dataclasses
+    import random
+
+    from benchmarks.rules import ruleset_yaml
+
+    ruleset = parse_ruleset(ruleset_yaml(2000, random.Random(2))[0], {"K": "k", "S": "s"})
+    scanned = dataclasses.replace(ruleset, index=None)
+    for rule in ruleset.rules:
+        assert ruleset.rule(rule.id) is rule and scanned.rule(rule.id) is rule
+        assert ruleset.sensitive_for(rule.id) == scanned.sensitive_for(rule.id)
+    assert ruleset.rule("no-such-rule") is None and scanned.rule("no-such-rule") is None
+
+
+def reference_interpolate(tree, environ, allow_literal):
+    """Interpolation as it was before the rules were walked apart: every node, every path."""
+    from app.rules.schema import REFERENCE, _is_secret, _literal_secret
+
+    problems = {}
+
+    def fill(text, path, secret):
+        def replace(match):
+            name, default = match.group(1), match.group(3)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            advice = (f"set it where the service runs (export {name}=…, or heroku config:set {name}=…); "
+                      "a secret takes no default" if secret else f"set it, or write ${{{name}:-default}}")
+            problems.setdefault(path, []).append(f"environment variable {name} is not set: {advice}.")
+            return match.group(0)
+        return REFERENCE.sub(replace, text)
+
+    def walk(node, path, parent_key, siblings):
+        if isinstance(node, dict):
+            return {key: walk(value, f"{path}.{key}" if path else str(key), str(key), node)
+                    for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value, f"{path}[{i}]", None, None) for i, value in enumerate(node)]
+        if not isinstance(node, str):
+            return node
+        if not allow_literal:
+            problem = _literal_secret(node, path, parent_key, siblings)
+            if problem:
+                problems.setdefault(path, []).append(problem)
+        return fill(node, path, _is_secret(path, parent_key))
+
+    return walk(tree, "", None, None), problems
+
+
+def test_interpolation_gives_what_visiting_every_node_gives():
+    import copy
+    import re
+
+    from app.rules import yaml_reader
+    from app.rules.schema import interpolate
+    from tests.rules.corpus import ruleset_texts, typed
+
+    checked = 0
+    for _, text in ruleset_texts() + [("rules with references", REFERENCES)]:
+        try:
+            tree = yaml_reader.pyyaml_load(text)
+        except Exception:  # noqa: BLE001 - fragments that are not YAML
+            continue
+        names = re.findall(r"\$\{([A-Za-z_0-9]+)", text)
+        for environ in ({}, {name: f"v-{name}" for name in names}, {name: "" for name in names[::2]}):
+            for allow in (False, True):
+                before = copy.deepcopy(tree)
+                got, expected = interpolate(tree, environ, allow), reference_interpolate(tree, environ, allow)
+                assert typed(got[0]) == typed(expected[0]) and got[1] == expected[1], text
+                assert typed(tree) == typed(before)  # the tree read is left as it was
+                checked += 1
+    assert checked > 300
+
+
+REFERENCES = """
+version: 1
+destinations:
+  s3: {url: "s3://b/{callid}.{format}", sinch_credentials: "${K}:${S}:eu-north-1"}
+rules:
+  - id: forward
+    when: {to: ["${DID:-+4612*}", "+4613*"], header: {x-t: "${TENANT}"}}
+    connect: {pstn: "${FORWARD_TO}", cli: "${CLI:-+4600}"}
+    record: {destination: s3, announce: {say: "Recorded by ${COMPANY} (${MISSING})"}}
+  - id: default
+    connect: {conference: "room-${ROOM}-{callid}"}
+"""
