@@ -165,7 +165,8 @@ DECLARED: tuple[Setting, ...] = (
             "without a callResourceUrl (e.g. https://calling-euc1.api.sinch.com).",
             fields.String(validate=_url(r"^https?://", "must be an http(s) URL, e.g. https://calling-euc1.api.sinch.com")),
             "calling_base_url"),
-    Setting("INSTANCE_PATH", "instance", "Local state: the journal spool and the last good ruleset.",
+    Setting("INSTANCE_PATH", "instance",
+            "Local state: the journal spool, the last good ruleset and the compiled one the processes share.",
             fields.String(validate=validate.Length(min=1)), "instance_path", _project_path),
     Setting("UPSTREAM_CALLBACK_URL", "", "Sidecar mode: your existing Sinch backend; every callback is forwarded "
             "there.", fields.String(validate=_url(r"^(https?://.+)?$", "must be the upstream's http(s) callback URL, "
