@@ -20,6 +20,7 @@ from app.rules import yaml_reader
 from app.rules.compiled import rule_loader
 from app.rules.schema import RuleSchema, RulesetSchema, WhenSchema, conditions, interpolate
 from benchmarks.rules import ruleset_yaml
+from tests.callbacks.test_hostile_corpus import paths, replaced
 from tests.processes import ROOT
 from tests.rules.corpus import ruleset_texts
 
@@ -74,25 +75,6 @@ def written_rules() -> list:
             environ = {name: f"value-of-{name}" for name in re.findall(r"\$\{([A-Za-z_0-9]+)", text)}
             rules += interpolate(tree, environ, True)[0]["rules"]
     return rules
-
-
-def paths(value, prefix=()):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield (*prefix, key)
-            yield from paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield (*prefix, index)
-            yield from paths(item, (*prefix, index))
-
-
-def replaced(value, path, new):
-    if not path:
-        return new
-    copy = dict(value) if isinstance(value, dict) else list(value)
-    copy[path[0]] = replaced(value[path[0]], path[1:], new)
-    return copy
 
 
 def dropped(value, path):
