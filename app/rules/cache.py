@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.rules.model import Ruleset
-from app.rules.schema import REFERENCE, RulesFileUnreadable, collector_paused, parse_ruleset
+from app.rules.schema import REFERENCE, collector_paused, parse_ruleset, read_file
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +60,21 @@ def load(path: Path, environ: Mapping[str, str], folder: Path, *, allow_literal_
 
     RulesError as :func:`~app.rules.schema.load_ruleset` raises it; the cache itself never fails
     a load (a folder it cannot write is logged, and the ruleset compiled every time)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise RulesFileUnreadable(path, error.strerror)
+    text = read_file(path)
     key = cache_key(text, str(path), environ, allow_literal_credentials)
     name = f"rules.compiled.{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}"  # one per file
     kept = folder / f"{name}.bin"
+
+    def compile_here() -> Ruleset:
+        return parse_ruleset(text, environ, source=str(path), allow_literal_credentials=allow_literal_credentials)
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         lock = open(folder / f"{name}.lock", "a")
     except OSError as error:
         log.warning("the compiled-ruleset cache is unavailable; compiling in this process",
                     extra={"error": str(error), "folder": str(folder)})
-        return parse_ruleset(text, environ, source=str(path), allow_literal_credentials=allow_literal_credentials)
+        return compile_here()
     try:
         fcntl.flock(lock, fcntl.LOCK_SH)  # any number read a copy at once
         ruleset = _read(kept, key)
@@ -85,7 +86,7 @@ def load(path: Path, environ: Mapping[str, str], folder: Path, *, allow_literal_
             log.info("rules read as compiled by another process", extra={"rules_file": str(path),
                                                                          "hash": ruleset.hash})
             return ruleset
-        ruleset = parse_ruleset(text, environ, source=str(path), allow_literal_credentials=allow_literal_credentials)
+        ruleset = compile_here()
     except BaseException:
         lock.close()  # a file that does not validate is never kept: the next process compiles it too
         raise

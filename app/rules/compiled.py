@@ -8,14 +8,14 @@ builds, from the schemas themselves, a function that loads such a rule into exac
 - ``id`` and each ``when`` condition: the field's own ``deserialize`` (its type check, its
   conversion, its validators), then ``WhenSchema``'s own schema validators and the builder its
   ``post_load`` calls.
-- ``record``, ``connect``, ``upstream``, ``sensitive`` and ``when.hours``: the field's ``deserialize`` once per
-  distinct value in the file (keyed by value and type), so a connect target or a destination's
-  template that a thousand rules share is parsed once.
+- ``record``, ``connect``, ``upstream``, ``sensitive`` and ``when.hours``: the field's
+  ``deserialize`` once per distinct value in the file (keyed by value and type), so a connect
+  target or a destination's template that a thousand rules share is parsed once.
 
 Anything else — a key no field takes (``to_type`` among them: a ``pre_load`` renames it), a value
 a field or a validator refuses — answers None and the caller asks marshmallow, so every refusal
-and its message is marshmallow's. ``tests/rules/test_compiled_rules.py``
-holds the two equal over every rule in the tests and docs and their mutants.
+and its message is marshmallow's. ``tests/rules/test_compiled_rules.py`` holds the two equal
+over a rule of every form in the tests, docs and benchmark, and their mutants.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def rule_loader(rule_schema: Schema, when_schema: Schema, conditions: Callable[[
     # ``to_type`` is no field's key (WhenSchema's pre_load renames it to ``to.type``): left to marshmallow.
     when_fields = {field.data_key or name: (name, field) for name, field in when_schema.load_fields.items()}
     when_checks = [getattr(when_schema, name) for name, *_ in when_schema._hooks[VALIDATES_SCHEMA]]
-    id_field, when_key = rule_fields["id"][1], "when"
+    id_field = rule_fields["id"][1]
     # Fields whose deserialize, given a value that is not None, is their _deserialize alone.
     bare = {field for _, field in when_fields.values() if not (field.validators or field.pre_load or field.post_load)}
     shared: dict[str, dict] = {key: {} for key in SHARED}
@@ -50,6 +50,7 @@ def rule_loader(rule_schema: Schema, when_schema: Schema, conditions: Callable[[
         if loaded is cache:
             loaded = cache[frozen] = field.deserialize(raw, key, data)
         return loaded
+
     # What marshmallow gives a rule that names only its id, in the schema's order (the id is required).
     defaults = {name: field.load_default for name, field in rule_schema.load_fields.items()}
 
@@ -80,7 +81,7 @@ def rule_loader(rule_schema: Schema, when_schema: Schema, conditions: Callable[[
         result = dict(defaults)
         try:
             for key, raw in item.items():
-                if key == when_key:
+                if key == "when":
                     result["when"] = when(raw)
                 elif key == "id":
                     result["id"] = id_field.deserialize(raw, key, item)

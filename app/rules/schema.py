@@ -85,17 +85,7 @@ def interpolate(tree: Any, environ: Mapping[str, str], allow_literal: bool) -> t
     problems: dict[str, list[str]] = {}
 
     def fill(text: str, path: str, secret: bool) -> str:
-        def replace(match: re.Match) -> str:
-            name, default = match.group(1), match.group(3)
-            if name in environ:
-                return environ[name]
-            if default is not None:
-                return default
-            advice = (f"set it where the service runs (export {name}=…, or heroku config:set {name}=…); "
-                      "a secret takes no default" if secret else f"set it, or write ${{{name}:-default}}")
-            problems.setdefault(path, []).append(f"environment variable {name} is not set: {advice}.")
-            return match.group(0)  # already reported: keep the reference so nothing else complains
-        return REFERENCE.sub(replace, text)
+        return fill_references(text, path, secret, environ, problems)
 
     def walk(node: Any, path: str, parent_key: str | None, siblings: Mapping | None) -> Any:
         if isinstance(node, dict):
@@ -128,6 +118,23 @@ def interpolate(tree: Any, environ: Mapping[str, str], allow_literal: bool) -> t
         return {key: references(value, "rules") if key == "rules" else walk(value, str(key), str(key), tree)
                 for key, value in tree.items()}, problems
     return walk(tree, "", None, None), problems
+
+
+def fill_references(text: str, path: str, secret: bool, environ: Mapping[str, str],
+                    problems: dict[str, list[str]]) -> str:
+    """``text`` with its ``${VAR}``/``${VAR:-default}`` filled; an unset variable is added to
+    ``problems`` under ``path`` (a secret takes no default) and its reference kept."""
+    def replace(match: re.Match) -> str:
+        name, default = match.group(1), match.group(3)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        advice = (f"set it where the service runs (export {name}=…, or heroku config:set {name}=…); "
+                  "a secret takes no default" if secret else f"set it, or write ${{{name}:-default}}")
+        problems.setdefault(path, []).append(f"environment variable {name} is not set: {advice}.")
+        return match.group(0)  # already reported: keep the reference so nothing else complains
+    return REFERENCE.sub(replace, text)
 
 
 def _may_refer(value: Any) -> bool:
@@ -731,8 +738,13 @@ def build(data: dict, text: str, source: str = "<memory>") -> Ruleset:
 
 
 def load_ruleset(path: Path, environ: Mapping[str, str], *, allow_literal_credentials: bool = False) -> Ruleset:
+    return parse_ruleset(read_file(path), environ, source=str(path),
+                         allow_literal_credentials=allow_literal_credentials)
+
+
+def read_file(path: Path) -> str:
+    """A ruleset file's text, or :class:`RulesFileUnreadable`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as error:
         raise RulesFileUnreadable(path, error.strerror)
-    return parse_ruleset(text, environ, source=str(path), allow_literal_credentials=allow_literal_credentials)

@@ -232,23 +232,10 @@ def test_rules_are_found_by_id_through_the_index_as_by_a_scan():
 
 
 def reference_interpolate(tree, environ, allow_literal):
-    """Interpolation as it was before the rules were walked apart: every node, every path."""
-    from app.rules.schema import REFERENCE, _is_secret, _literal_secret
+    """Interpolation as it walked before the rules were walked apart: every node, every path."""
+    from app.rules.schema import _is_secret, _literal_secret, fill_references
 
     problems = {}
-
-    def fill(text, path, secret):
-        def replace(match):
-            name, default = match.group(1), match.group(3)
-            if name in environ:
-                return environ[name]
-            if default is not None:
-                return default
-            advice = (f"set it where the service runs (export {name}=…, or heroku config:set {name}=…); "
-                      "a secret takes no default" if secret else f"set it, or write ${{{name}:-default}}")
-            problems.setdefault(path, []).append(f"environment variable {name} is not set: {advice}.")
-            return match.group(0)
-        return REFERENCE.sub(replace, text)
 
     def walk(node, path, parent_key, siblings):
         if isinstance(node, dict):
@@ -262,7 +249,7 @@ def reference_interpolate(tree, environ, allow_literal):
             problem = _literal_secret(node, path, parent_key, siblings)
             if problem:
                 problems.setdefault(path, []).append(problem)
-        return fill(node, path, _is_secret(path, parent_key))
+        return fill_references(node, path, _is_secret(path, parent_key), environ, problems)
 
     return walk(tree, "", None, None), problems
 
